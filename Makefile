@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean-db
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The hub with demo and sandbox data at http://127.0.0.1:8000 (Ctrl-C stops all it started).
+run: $(STAMP)
+	$(PY) -m hub.devdb run -- $(PY) manage.py devrun
+
+## The whole suite on PostgreSQL (embedded unless DATABASE_URL is set).
+test: $(STAMP)
+	$(PY) -m hub.devdb run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+## Benchmarks print figures; see bench/README.md.
+bench: $(STAMP)
+	$(PY) -m hub.devdb run -- $(PY) bench/ledger.py
+
+clean-db:
+	-$(PY) -m hub.devdb stop
+	rm -rf .pgdata

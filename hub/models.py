@@ -1,0 +1,153 @@
+"""The merchant network: vendors, merchants (and issuers), stores, terminals, credentials."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from members.fields import EncryptedTextField
+
+
+class Vendor(models.Model):
+    """A cashier-software company, or the hub's own native protocol."""
+
+    ZHIBAIWEI, KEMAI, SIXUN, FANGXIANG, NATIVE = "zhibaiwei", "kemai", "sixun", "fangxiang", "native"
+    CODE_CHOICES = [
+        (ZHIBAIWEI, "智百威"),
+        (KEMAI, "科脉"),
+        (SIXUN, "思迅"),
+        (FANGXIANG, "方象"),
+        (NATIVE, "清算中心原生接口"),
+    ]
+
+    code = models.CharField("代码", max_length=32, unique=True, choices=CODE_CHOICES)
+    name = models.CharField("名称", max_length=64)
+
+    class Meta:
+        verbose_name = "收银软件厂商"
+        verbose_name_plural = "收银软件厂商"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Merchant(models.Model):
+    """A party of the network: a merchant in a scene, or a points issuer (the postal issuer).
+
+    Clearing items name merchants as payer and payee, so the postal issuer is a Merchant of kind
+    ISSUER; a merchant that issues its own store points is kind MERCHANT and issuer of a program.
+    """
+
+    class Kind(models.TextChoices):
+        MERCHANT = "merchant", "商户"
+        ISSUER = "issuer", "积分发行方"
+
+    class Scene(models.TextChoices):
+        SUPERMARKET = "supermarket", "商超"
+        MARKET = "market", "菜场"
+        CAMPUS = "campus", "校园"
+        RESTAURANT = "restaurant", "餐饮"
+        MEDICAL = "medical", "医疗"
+        OTHER = "other", "N（其他）"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "正常"
+        SUSPENDED = "suspended", "暂停"
+        CLOSED = "closed", "已关闭"
+
+    code = models.CharField("商户编码", max_length=32, unique=True)
+    name = models.CharField("名称", max_length=128)
+    kind = models.CharField("类型", max_length=16, choices=Kind.choices, default=Kind.MERCHANT)
+    scene = models.CharField("场景", max_length=16, choices=Scene.choices, default=Scene.SUPERMARKET)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    vendor = models.ForeignKey(
+        Vendor, verbose_name="收银软件", on_delete=models.PROTECT, null=True, blank=True, related_name="merchants"
+    )
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "商户"
+        verbose_name_plural = "商户"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.code}）"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Store(models.Model):
+    merchant = models.ForeignKey(Merchant, verbose_name="商户", on_delete=models.PROTECT, related_name="stores")
+    code = models.CharField("门店编码", max_length=32, help_text="商户收银软件中的门店编码（如 BranchJg、store_no）")
+    name = models.CharField("名称", max_length=128)
+    active = models.BooleanField("启用", default=True)
+
+    class Meta:
+        verbose_name = "门店"
+        verbose_name_plural = "门店"
+        ordering = ["merchant_id", "code"]
+        constraints = [models.UniqueConstraint(fields=["merchant", "code"], name="store_code_unique_per_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.code}）"
+
+
+class Terminal(models.Model):
+    class Kind(models.TextChoices):
+        POS = "pos", "收银机"
+        CLOUD_POS = "cloud_pos", "智慧云POS"
+
+    store = models.ForeignKey(Store, verbose_name="门店", on_delete=models.PROTECT, related_name="terminals")
+    code = models.CharField("终端编码", max_length=32)
+    kind = models.CharField("类型", max_length=16, choices=Kind.choices, default=Kind.POS)
+    active = models.BooleanField("启用", default=True)
+
+    class Meta:
+        verbose_name = "终端"
+        verbose_name_plural = "终端"
+        ordering = ["store_id", "code"]
+        constraints = [models.UniqueConstraint(fields=["store", "code"], name="terminal_code_unique_per_store")]
+
+    def __str__(self) -> str:
+        return f"{self.store.code}/{self.code}"
+
+
+class Credential(models.Model):
+    """One merchant integration's credential: an app key with a secret (HMAC/MD5 dialects) or a
+    registered RSA public key (Fangxiang). Secrets are encrypted at rest and shown once.
+
+    Rotation keeps the previous secret valid until ``previous_valid_until`` so tills can be
+    re-configured without downtime.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "有效"
+        REVOKED = "revoked", "已吊销"
+
+    merchant = models.ForeignKey(Merchant, verbose_name="商户", on_delete=models.PROTECT, related_name="credentials")
+    vendor = models.ForeignKey(Vendor, verbose_name="接口方言", on_delete=models.PROTECT, related_name="credentials")
+    app_key = models.CharField("AppKey", max_length=64, unique=True)
+    secret = EncryptedTextField("密钥（加密存储）", blank=True, default="", editable=False)
+    previous_secret = EncryptedTextField("上一密钥（加密存储）", blank=True, default="", editable=False)
+    previous_valid_until = models.DateTimeField("上一密钥有效期至", null=True, blank=True, editable=False)
+    rsa_public_key = models.TextField("RSA 公钥（PEM）", blank=True, default="")
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    is_sandbox = models.BooleanField("沙箱凭证", default=False, help_text="沙箱凭证在 DEBUG 关闭时被拒绝")
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    rotated_at = models.DateTimeField("轮换时间", null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "接入凭证"
+        verbose_name_plural = "接入凭证"
+        ordering = ["merchant_id", "app_key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(secret="") | ~Q(rsa_public_key=""), name="credential_has_secret_or_public_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.app_key

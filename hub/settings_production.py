@@ -1,0 +1,35 @@
+"""Production settings: the defaults of hub.settings are refused here.
+
+    DJANGO_SETTINGS_MODULE=hub.settings_production
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from hub.settings import *  # noqa: F403
+from hub.settings import (
+    BLIND_INDEX_KEY,
+    DEV_BLIND_INDEX_KEY,
+    DEV_FIELD_ENCRYPTION_KEY,
+    DEV_SECRET_KEY,
+    FIELD_ENCRYPTION_KEYS,
+    SECRET_KEY,
+    env_bool,
+)
+
+DEBUG = env_bool("DEBUG", False)
+
+_problems = []
+if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+    _problems.append("SECRET_KEY is the development default or shorter than 32 characters")
+if DEV_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
+    _problems.append("FIELD_ENCRYPTION_KEYS contains the development key")
+if BLIND_INDEX_KEY == DEV_BLIND_INDEX_KEY or len(BLIND_INDEX_KEY) < 32:
+    _problems.append("BLIND_INDEX_KEY is the development default or shorter than 32 characters")
+if DEBUG:
+    _problems.append("DEBUG must be off in production")
+if _problems:
+    raise ImproperlyConfigured("refusing to start: " + "; ".join(_problems))
+
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
