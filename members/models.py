@@ -141,6 +141,9 @@ class Consent(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.member_id}→{self.merchant_id} {self.get_scope_display()}"
+
 
 class PiiRevealAudit(models.Model):
     """Who saw a member's full mobile or ID number, when, and why."""
@@ -156,3 +159,6 @@ class PiiRevealAudit(models.Model):
         verbose_name_plural = "敏感信息查看记录"
         ordering = ["-at"]
         default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.field} {self.member_id} {self.at:%Y-%m-%d %H:%M}"
