@@ -20,8 +20,19 @@ class Vendor(models.Model):
         (NATIVE, "清算中心原生接口"),
     ]
 
+    class AuthScheme(models.TextChoices):
+        SECRET = "secret", "共享密钥（MD5/HMAC 签名）"
+        RSA = "rsa", "厂商 RSA 公钥（RSA2 签名）"
+
     code = models.CharField("代码", max_length=32, unique=True, choices=CODE_CHOICES)
     name = models.CharField("名称", max_length=64)
+    auth_scheme = models.CharField(
+        "签名方式",
+        max_length=16,
+        choices=AuthScheme.choices,
+        default=AuthScheme.SECRET,
+        help_text="决定该厂商的接入凭证是共享密钥还是登记厂商的 RSA 公钥",
+    )
 
     class Meta:
         verbose_name = "收银软件厂商"
@@ -138,6 +149,7 @@ class Credential(models.Model):
     is_sandbox = models.BooleanField("沙箱凭证", default=False, help_text="沙箱凭证在 DEBUG 关闭时被拒绝")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     rotated_at = models.DateTimeField("轮换时间", null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField("吊销时间", null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "接入凭证"
@@ -146,8 +158,21 @@ class Credential(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(secret="") | ~Q(rsa_public_key=""), name="credential_has_secret_or_public_key"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", revoked_at__isnull=True) | Q(status="revoked", revoked_at__isnull=False),
+                name="credential_revoked_at_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(previous_secret="", previous_valid_until__isnull=True)
+                | (~Q(previous_secret="") & Q(previous_valid_until__isnull=False)),
+                name="credential_previous_secret_has_deadline",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.app_key
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
