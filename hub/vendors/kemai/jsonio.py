@@ -1,0 +1,68 @@
+"""Strict JSON in, compact JSON out, and the size-checked request body.
+
+Numbers with a fraction or exponent decode to ``Decimal`` (never ``float``), so a value like
+``128.5`` where an integer is due is refused by the field's own check with the field's name.
+NaN/Infinity, duplicate keys, invalid UTF-8 and absurd nesting are refused as PARAM_ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from django.core.exceptions import RequestDataTooBig
+
+from hub.errors import ParamError
+from hub.gateway.base import MAX_BODY_BYTES
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"non-finite number {name}")
+
+
+def _object_without_duplicates(pairs: list) -> dict:
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def loads_object(raw: bytes | str, *, what: str) -> dict:
+    """Decode a JSON object; ``what`` names it in the Chinese error message."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParamError(f"{what}不是有效的 UTF-8 编码") from None
+    try:
+        value = json.loads(
+            raw,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except (ValueError, RecursionError):
+        raise ParamError(f"{what}不是有效的 JSON") from None
+    if not isinstance(value, dict):
+        raise ParamError(f"{what}应为 JSON 对象")
+    return value
+
+
+def dumps_compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_body(request) -> bytes:
+    """The exact body bytes, refused above MAX_BODY_BYTES before they are read where possible."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ParamError("请求体过大（上限 64 KiB）")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise ParamError("请求体过大（上限 64 KiB）") from None
+    if len(body) > MAX_BODY_BYTES:
+        raise ParamError("请求体过大（上限 64 KiB）")
+    return body
