@@ -1,9 +1,12 @@
 """`make run`: migrate, seed demo and sandbox data, create an admin, then serve the hub together
-with a Celery worker and beat. Ctrl-C stops everything this command started."""
+with a Celery worker and beat. Ctrl-C stops everything this command started.
+
+Run under ``python -m hub.devdb run --``, which owns the embedded PostgreSQL and stops it after
+this command returns; this command owns its three children (runserver, worker, beat).
+"""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +19,49 @@ from django.core.management.base import BaseCommand
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-hub-2026"
+STOP_TIMEOUT = 15
+
+
+def ensure_admin() -> bool:
+    """Create the development superuser unless it exists; True if created. An existing
+    user (and a password someone changed) is left alone."""
+    User = get_user_model()
+    if User.objects.filter(username=ADMIN_USER).exists():
+        return False
+    User.objects.create_superuser(ADMIN_USER, "admin@example.invalid", ADMIN_PASSWORD)
+    return True
+
+
+def ensure_broker_folders() -> None:
+    """kombu's filesystem transport needs its folders before the worker or beat start."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        settings.CELERY_BROKER_FOLDER.mkdir(parents=True, exist_ok=True)
+        (settings.CELERY_BROKER_FOLDER / "processed").mkdir(exist_ok=True)
+
+
+def child_commands(addr: str, *, celery: bool = True) -> list[list[str]]:
+    py = sys.executable
+    commands = []
+    if celery:
+        commands.append([py, "-m", "celery", "-A", "hub", "worker", "-l", "info", "-c", "2", "-n", "devrun@%h"])
+        # Schedules live in the database (django-celery-beat); beat keeps no state file.
+        commands.append([py, "-m", "celery", "-A", "hub", "beat", "-l", "info"])
+    commands.append([py, str(settings.BASE_DIR / "manage.py"), "runserver", addr, "--noreload"])
+    return commands
+
+
+def stop_children(procs: list[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM every child still running, wait up to ``timeout`` in all, then SIGKILL."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class Command(BaseCommand):
@@ -28,52 +74,30 @@ class Command(BaseCommand):
     def handle(self, *args, addr, no_celery, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("数据库迁移完成 / migrations applied")
-        call_command("seed_demo")
-        self._ensure_admin()
+        call_command("seed_demo", stdout=self.stdout)
+        created = ensure_admin()
+        ensure_broker_folders()
 
-        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-            settings.CELERY_BROKER_FOLDER.mkdir(parents=True, exist_ok=True)
-            (settings.CELERY_BROKER_FOLDER / "processed").mkdir(exist_ok=True)
-
-        py = sys.executable
         procs: list[subprocess.Popen] = []
-        env = dict(os.environ)
-        if not no_celery:
-            procs.append(subprocess.Popen([py, "-m", "celery", "-A", "hub", "worker", "-l", "info", "-c", "2"], env=env))
-            procs.append(
-                subprocess.Popen(
-                    [py, "-m", "celery", "-A", "hub", "beat", "-l", "info", "-s", str(settings.BASE_DIR / ".run" / "beat")],
-                    env=env,
+        try:
+            for command in child_commands(addr, celery=not no_celery):
+                procs.append(subprocess.Popen(command))
+            password = ADMIN_PASSWORD if created else f"{ADMIN_PASSWORD}（首次创建时的密码）"
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\n  清算中心已启动 / hub running: http://{addr}/\n"
+                    f"  运营后台 admin: http://{addr}/admin/  用户名 {ADMIN_USER}  密码 {password}\n"
+                    f"  API 文档: http://{addr}/api/docs/\n"
+                    f"  Celery: {'worker + beat, broker ' + settings.CELERY_BROKER_URL if not no_celery else '未启动'}\n"
+                    "  按 Ctrl-C 停止 / Ctrl-C stops everything.\n"
                 )
             )
-        procs.append(subprocess.Popen([py, "manage.py", "runserver", addr, "--noreload"], env=env))
-
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\n  清算中心已启动: http://{addr}/\n"
-                f"  运营后台 admin: http://{addr}/admin/  用户名 {ADMIN_USER}  密码 {ADMIN_PASSWORD}\n"
-                f"  API 文档: http://{addr}/api/docs/\n  按 Ctrl-C 停止。\n"
-            )
-        )
-        try:
-            while all(p.poll() is None for p in procs):
+            while all(proc.poll() is None for proc in procs):
                 time.sleep(0.5)
-            self.stderr.write("a child process exited; stopping the others")
+            exited = [" ".join(proc.args[1:5]) for proc in procs if proc.poll() is not None]
+            self.stderr.write(f"a child process exited ({'; '.join(exited)}); stopping the others")
         except KeyboardInterrupt:
             pass
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for p in procs:
-                try:
-                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop_children(procs)
             self.stdout.write("已停止 / stopped")
-
-    def _ensure_admin(self):
-        User = get_user_model()
-        if not User.objects.filter(username=ADMIN_USER).exists():
-            User.objects.create_superuser(ADMIN_USER, "admin@example.invalid", ADMIN_PASSWORD)

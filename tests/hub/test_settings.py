@@ -1,0 +1,81 @@
+"""hub.settings_production refuses to start with the development defaults.
+
+Each case imports the settings in a fresh interpreter with a clean environment, exactly as a
+production process would (gunicorn, celery), so nothing of the test run leaks in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from hub import settings as dev_settings
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+GOOD = {
+    "SECRET_KEY": "k" * 20 + "-production-secret-key-0123456789",
+    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "BLIND_INDEX_KEY": "b" * 16 + "-production-blind-index-key-0123",
+    "DATABASE_URL": "postgresql://hub@db.internal:5432/hub",
+    "ALLOWED_HOSTS": "hub.example.cn",
+}
+
+SETUP = (
+    "import os, django\n"
+    "os.environ['DJANGO_SETTINGS_MODULE'] = 'hub.settings_production'\n"
+    "from django.core.exceptions import ImproperlyConfigured\n"
+    "try:\n"
+    "    django.setup()\n"
+    "except ImproperlyConfigured as exc:\n"
+    "    print('REFUSED', exc)\n"
+    "    raise SystemExit(3)\n"
+    "from django.conf import settings\n"
+    "print('OK', settings.DEBUG, settings.SESSION_COOKIE_SECURE, settings.ALLOWED_HOSTS, settings.FIELD_ENCRYPTION_KEYS[0][:4])\n"
+)
+
+
+def start(env: dict) -> subprocess.CompletedProcess:
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(BASE_DIR), **env}
+    return subprocess.run(
+        [sys.executable, "-c", SETUP], cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_accepts_proper_values():
+    result = start(GOOD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    keyprefix = GOOD["FIELD_ENCRYPTION_KEYS"][:4]
+    assert result.stdout.strip() == f"OK False True ['hub.example.cn'] {keyprefix}"
+
+
+def test_refuses_an_environment_with_nothing_set():
+    result = start({})
+    assert result.returncode == 3, result.stdout + result.stderr
+    for problem in ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"]:
+        assert problem in result.stdout
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SECRET_KEY", dev_settings.DEV_SECRET_KEY),
+        ("SECRET_KEY", "short-secret"),
+        ("FIELD_ENCRYPTION_KEYS", dev_settings.DEV_FIELD_ENCRYPTION_KEY),
+        # the development key anywhere in the ring, even as an old key, is refused
+        ("FIELD_ENCRYPTION_KEYS", f"{GOOD['FIELD_ENCRYPTION_KEYS']},{dev_settings.DEV_FIELD_ENCRYPTION_KEY}"),
+        ("BLIND_INDEX_KEY", dev_settings.DEV_BLIND_INDEX_KEY),
+        ("BLIND_INDEX_KEY", "too-short"),
+        ("DEBUG", "1"),
+    ],
+)
+def test_refuses_a_default_or_weak_value(name, value):
+    result = start({**GOOD, name: value})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.startswith("REFUSED refusing to start")
+    assert name in result.stdout
