@@ -1,0 +1,107 @@
+"""Shared pieces of the till services: agreements, fingerprints, the operation row, replays."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime
+
+from hub.errors import DomainError, IdempotencyKeyReused, NoAuth, OrderReversed, ParamError
+from points import rules
+from points.models import Agreement, Campaign, Operation
+
+MAX_POINTS = 10**10
+MAX_FEN = 10**12
+_AGREEMENT_TTL = 30.0  # seconds an agreement stays cached in a worker process
+_agreements: dict[tuple, tuple[float, Agreement, list]] = {}
+
+
+def clear_caches() -> None:
+    _agreements.clear()
+
+
+def agreement_for(merchant, program=None, *, now: datetime | None = None) -> tuple[Agreement, list[Campaign]]:
+    """The merchant's active agreement for ``program`` (its default program when None), with the
+    campaigns that may apply, cached briefly per process (till hot path)."""
+    key = (merchant.pk, program.pk if program is not None else None)
+    cached = _agreements.get(key)
+    mono = time.monotonic()
+    if cached and mono - cached[0] < _AGREEMENT_TTL:
+        return cached[1], cached[2]
+    qs = Agreement.objects.select_related("program", "program__issuer").filter(merchant=merchant, active=True)
+    agreement = qs.filter(program=program).first() if program is not None else qs.filter(is_default=True).first()
+    if agreement is None:
+        raise NoAuth("商户未签署该积分计划的受理协议")
+    campaigns = list(agreement.campaigns.all())
+    _agreements[key] = (mono, agreement, campaigns)
+    return agreement, campaigns
+
+
+def check_points(points, *, name: str = "积分") -> int:
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0 or points > MAX_POINTS:
+        raise ParamError(f"{name}必须为正整数")
+    return points
+
+
+def check_fen(amount, *, name: str = "金额", allow_zero: bool = False) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0 or amount > MAX_FEN or (amount == 0 and not allow_zero):
+        raise ParamError(f"{name}必须为{'非负' if allow_zero else '正'}整数（分）")
+    return amount
+
+
+def fingerprint(kind: str, **fields) -> str:
+    """A digest of what a request asks for; the same request number must come with the same one."""
+    body = json.dumps({"kind": kind, **fields}, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def op_row(*, merchant, store, terminal, member, program, request_no: str, kind: str, status: str,
+           fp: str, now: datetime, points: int = 0, amount_fen: int = 0, original_id: int | None = None,
+           hold_expires_at: datetime | None = None, business_time: datetime | None = None) -> dict:
+    if not request_no or len(request_no) > 64:
+        raise ParamError("请求单号不能为空且不超过 64 个字符")
+    return {
+        "merchant_id": merchant.pk,
+        "request_no": request_no,
+        "kind": kind,
+        "status": status,
+        "fingerprint": fp,
+        "store_id": store.pk if store is not None else None,
+        "terminal_id": terminal.pk if terminal is not None else None,
+        "member_id": member.pk if member is not None else None,
+        "program_id": program.pk if program is not None else None,
+        "original_id": original_id,
+        "points": points,
+        "amount_fen": amount_fen,
+        "hold_expires_at": hold_expires_at.isoformat() if hold_expires_at else None,
+        "business_time": (business_time or now).isoformat(),
+        "business_date": rules.business_date(business_time or now).isoformat(),
+    }
+
+
+def raise_recorded(code: str, result: dict | None) -> None:
+    message = (result or {}).get("message")
+    raise DomainError(message, code=code)
+
+
+def outcome(res: dict, *, fp: str, kind: str) -> dict:
+    """Turn points_apply's answer into the result, replaying or refusing as recorded."""
+    if res.get("replay"):
+        if res["kind"] == Operation.Kind.TOMBSTONE:
+            raise OrderReversed("该交易已冲正，原交易不再受理")
+        if res["fingerprint"] != fp or res["kind"] != kind:
+            raise IdempotencyKeyReused()
+        if res["status"] == Operation.Status.REFUSED:
+            raise_recorded(res["error_code"], res["result"])
+        return res["result"]
+    if res.get("error_code"):
+        raise DomainError(code=res["error_code"])
+    return res["result"]
+
+
+def existing_operation(merchant, request_no: str, *, for_update: bool = False) -> Operation | None:
+    qs = Operation.objects.filter(merchant=merchant, request_no=request_no)
+    if for_update:
+        qs = qs.select_for_update()
+    return qs.first()

@@ -1,0 +1,108 @@
+"""The thin Python side of the ledger's atomic write: build a ``points_apply`` payload, call it.
+
+A payload names accounts by (kind, program, member, party); the database resolves, creates and
+locks them. See points/sql/ledger.sql for the exact contract.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection
+from psycopg.types.json import Jsonb
+
+from points.models import Account
+
+AVAILABLE = Account.Kind.AVAILABLE.value
+PENDING = Account.Kind.PENDING.value
+HELD = Account.Kind.HELD.value
+ISSUER_LIABILITY = Account.Kind.ISSUER_LIABILITY.value
+MERCHANT_REDEEMED = Account.Kind.MERCHANT_REDEEMED.value
+BREAKAGE = Account.Kind.BREAKAGE.value
+
+
+def member_account(kind: int, program_id: int, member_id: int) -> list:
+    return [kind, program_id, member_id, None]
+
+
+def party_account(kind: int, program_id: int, party_id: int) -> list:
+    return [kind, program_id, None, party_id]
+
+
+@dataclass
+class Posting:
+    """One leg: ``amount`` points into (positive) or out of (negative) ``account``, with what it
+    does to lots."""
+
+    account: list
+    amount: int
+    lots: dict = field(default_factory=dict)  # {"take": True} | {"take_lot": id} | {"new_lot": {...}} | {"restore": {...}}
+
+    def as_json(self) -> dict:
+        return {"account": self.account, "amount": self.amount, **self.lots}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass
+class Entry:
+    """Everything one call of points_apply writes."""
+
+    now: datetime
+    txn_kind: str
+    op: dict | None = None  # a new operation row
+    op_id: int | None = None  # or an existing one the caller holds
+    txn_operation: int | None = None  # the operation the transaction belongs to (default: op)
+    legs: list[Posting] = field(default_factory=list)
+    clearing: list[dict] = field(default_factory=list)
+    daily_cap: dict | None = None
+    balance_of: list | None = None
+    result: dict | None = None
+    refuse: dict | None = None
+
+    def payload(self) -> dict:
+        p: dict = {"now": iso(self.now), "txn_kind": self.txn_kind, "legs": [leg.as_json() for leg in self.legs]}
+        if self.op is not None:
+            p["op"] = self.op
+        if self.op_id is not None:
+            p["op_id"] = self.op_id
+        if self.txn_operation is not None:
+            p["txn_operation"] = self.txn_operation
+        if self.clearing:
+            p["clearing"] = self.clearing
+        if self.daily_cap is not None:
+            p["daily_cap"] = self.daily_cap
+        if self.balance_of is not None:
+            p["balance_of"] = self.balance_of
+        if self.result is not None:
+            p["result"] = self.result
+        if self.refuse is not None:
+            p["refuse"] = self.refuse
+        return p
+
+
+def apply(entry: Entry) -> dict:
+    """One round trip: record the operation and write its legs atomically (see ledger.sql)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT points_apply(%s)", [Jsonb(entry.payload())])
+        raw = cursor.fetchone()[0]
+    # Django registers a jsonb loader that leaves the text to JSONField; decode it here.
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def spendable(account: list, now: datetime) -> int:
+    """Spendable points of a member account (its unexpired open lots); 0 if it doesn't exist."""
+    kind, program_id, member_id, _ = account
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT coalesce(sum(l.remaining), 0) FROM points_lot l
+                 JOIN points_account a ON a.id = l.account_id
+                WHERE a.member_id = %s AND a.program_id = %s AND a.kind = %s
+                  AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > %s)""",
+            [member_id, program_id, kind, now],
+        )
+        return int(cursor.fetchone()[0])

@@ -1,0 +1,359 @@
+"""The till operations, one service function each. Every movement of points goes through here.
+
+Each function takes the merchant, store, terminal and the till's request number, decides in
+Python what to write (rules, limits, legs, clearing items, the answer) and writes it atomically
+with one call of the ledger (``points.ledger.apply``). The same request number with the same
+content returns the first answer — refusals included; with other content it is refused
+``IDEMPOTENCY_KEY_REUSED``. Reverse lives in ``points.reversal``; reads in ``points.selectors``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from hub.errors import (
+    FreezeExpired,
+    NoAuth,
+    OrderNotExist,
+    OrderReversed,
+    ParamError,
+    RedeemLimitExceeded,
+    RefundExceedsOriginal,
+)
+from points import ledger, rules
+from points.common import agreement_for, check_fen, check_points, fingerprint, op_row, outcome
+from points.ledger import (
+    AVAILABLE,
+    HELD,
+    ISSUER_LIABILITY,
+    MERCHANT_REDEEMED,
+    PENDING,
+    Entry,
+    Posting,
+    member_account,
+    party_account,
+)
+from points.models import ClearingItem, ConversionRate, Lot, Operation
+
+FREEZE_MINUTES = 15
+
+
+def _clearing(*, payer, payee, program, kind, points, amount_fen, fee_fen=0) -> dict:
+    return {
+        "payer": payer, "payee": payee, "program": program.pk, "kind": kind,
+        "points": points, "amount_fen": amount_fen, "fee_fen": fee_fen,
+    }
+
+
+def earn(*, merchant, store, terminal, member, amount_fen: int, request_no: str, program=None,
+         business_time: datetime | None = None, fp: str | None = None, now: datetime | None = None) -> dict:
+    """积分累计: a completed sale of ``amount_fen`` (paid other than with points) awards points."""
+    now = now or timezone.now()
+    check_fen(amount_fen, name="消费金额", allow_zero=True)
+    agreement, campaigns = agreement_for(merchant, program)
+    if not agreement.can_award:
+        raise NoAuth("该商户不可发放此积分")
+    program = agreement.program
+    fp = fp or fingerprint("earn", member=member.pk, amount_fen=amount_fen, program=program.pk)
+    points = rules.earn_points(agreement, program, amount_fen=amount_fen, tier_code=member.tier.code,
+                               at=business_time or now, campaigns=campaigns)
+    entry = Entry(
+        now=now, txn_kind="earn",
+        op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=program,
+                  request_no=request_no, kind="earn", status="success", fp=fp, now=now, points=points,
+                  amount_fen=amount_fen, business_time=business_time),
+        balance_of=member_account(AVAILABLE, program.pk, member.pk),
+        result={"request_no": request_no, "points_earned": points},
+    )
+    if points:
+        matures = rules.matures_at(agreement, now)
+        entry.legs = [
+            Posting(member_account(PENDING if matures else AVAILABLE, program.pk, member.pk), points,
+                    {"new_lot": {"expires_at": ledger.iso(rules.expiry_for(program, now)),
+                                 "matures_at": ledger.iso(matures)}}),
+            Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), -points),
+        ]
+        if agreement.funding == agreement.Funding.MERCHANT and merchant.pk != program.issuer_id:
+            entry.clearing = [_clearing(payer=merchant.pk, payee=program.issuer_id, program=program,
+                                        kind=ClearingItem.Kind.EARN_FUNDING, points=points,
+                                        amount_fen=rules.issue_cost_fen(agreement, points))]
+    return outcome(ledger.apply(entry), fp=fp, kind="earn")
+
+
+def _spend(*, kind: str, merchant, store, terminal, member, points: int, request_no: str, program,
+           stated_amount_fen, sale_amount_fen, strong_credential: bool, fp, now) -> dict:
+    """redeem and freeze: the same checks, different destination of the points."""
+    now = now or timezone.now()
+    check_points(points, name="抵扣积分")
+    agreement, _ = agreement_for(merchant, program)
+    if not agreement.can_accept:
+        raise NoAuth("该商户不受理此积分抵扣")
+    if not strong_credential and not agreement.phone_may_redeem:
+        raise NoAuth("积分抵扣须出示动态会员码")
+    program = agreement.program
+    value = rules.points_value_fen(program, points)
+    if stated_amount_fen is not None and stated_amount_fen != value:
+        raise ParamError(f"抵扣金额与积分价值不符（{points} 积分价值 {value} 分）")
+    fp = fp or fingerprint(kind, member=member.pk, points=points, program=program.pk, sale=sale_amount_fen)
+    hold_until = now + timedelta(minutes=FREEZE_MINUTES) if kind == "freeze" else None
+    entry = Entry(
+        now=now, txn_kind=kind,
+        op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=program,
+                  request_no=request_no, kind=kind, status="frozen" if kind == "freeze" else "success",
+                  fp=fp, now=now, points=points, amount_fen=value, hold_expires_at=hold_until),
+        balance_of=member_account(AVAILABLE, program.pk, member.pk),
+        result={"request_no": request_no, "points": points, "amount_fen": value},
+    )
+    try:
+        rules.check_redeem(agreement, program, points=points, sale_amount_fen=sale_amount_fen)
+    except RedeemLimitExceeded as refusal:
+        entry.refuse = {"code": refusal.code, "message": refusal.message}
+        outcome(ledger.apply(entry), fp=fp, kind=kind)  # replays the first answer if any
+        raise
+    entry.legs = [Posting(member_account(AVAILABLE, program.pk, member.pk), -points, {"take": True})]
+    if kind == "freeze":
+        entry.legs.append(Posting(member_account(HELD, program.pk, member.pk), points))
+        entry.result["expires_at"] = hold_until.isoformat()
+    else:
+        entry.legs.append(Posting(party_account(MERCHANT_REDEEMED, program.pk, merchant.pk), points))
+        entry.clearing = _redemption_clearing(agreement, merchant, program, points, value)
+    if agreement.daily_cap_points is not None:
+        entry.daily_cap = {"limit": agreement.daily_cap_points, "merchant": merchant.pk, "program": program.pk,
+                           "member": member.pk, "date": rules.business_date(now).isoformat(), "points": points}
+    return outcome(ledger.apply(entry), fp=fp, kind=kind)
+
+
+def _redemption_clearing(agreement, merchant, program, points: int, value: int) -> list[dict]:
+    if merchant.pk == program.issuer_id:
+        return []
+    return [_clearing(payer=program.issuer_id, payee=merchant.pk, program=program,
+                      kind=ClearingItem.Kind.REDEMPTION, points=points, amount_fen=value,
+                      fee_fen=rules.acceptance_fee_fen(agreement, value))]
+
+
+def redeem(*, merchant, store, terminal, member, points: int, request_no: str, program=None,
+           stated_amount_fen: int | None = None, sale_amount_fen: int | None = None,
+           strong_credential: bool = True, fp: str | None = None, now: datetime | None = None) -> dict:
+    """积分抵扣: points pay part of a sale in one step."""
+    return _spend(kind="redeem", merchant=merchant, store=store, terminal=terminal, member=member, points=points,
+                  request_no=request_no, program=program, stated_amount_fen=stated_amount_fen,
+                  sale_amount_fen=sale_amount_fen, strong_credential=strong_credential, fp=fp, now=now)
+
+
+def freeze(*, merchant, store, terminal, member, points: int, request_no: str, program=None,
+           stated_amount_fen: int | None = None, sale_amount_fen: int | None = None,
+           strong_credential: bool = True, fp: str | None = None, now: datetime | None = None) -> dict:
+    """冻结: hold points while the sale is open; confirm within 15 minutes or they are released."""
+    return _spend(kind="freeze", merchant=merchant, store=store, terminal=terminal, member=member, points=points,
+                  request_no=request_no, program=program, stated_amount_fen=stated_amount_fen,
+                  sale_amount_fen=sale_amount_fen, strong_credential=strong_credential, fp=fp, now=now)
+
+
+def _locked_hold(merchant, request_no: str) -> Operation:
+    op = (Operation.objects.select_for_update(of=("self",)).select_related("program")
+          .filter(merchant=merchant, request_no=request_no).first())
+    if op is None or op.kind == Operation.Kind.TOMBSTONE and op.status != Operation.Status.REVERSED:
+        raise OrderNotExist()
+    if op.kind == Operation.Kind.TOMBSTONE or op.status == Operation.Status.REVERSED:
+        raise OrderReversed()
+    if op.kind != Operation.Kind.FREEZE or op.status == Operation.Status.REFUSED:
+        raise OrderNotExist("该单号不是有效的冻结交易")
+    return op
+
+
+@transaction.atomic
+def confirm(*, merchant, request_no: str, store=None, terminal=None, now: datetime | None = None) -> dict:
+    """确认: the held points pay the sale. An expired hold can never be confirmed."""
+    now = now or timezone.now()
+    op = _locked_hold(merchant, request_no)
+    result = {"request_no": request_no, "points": op.points, "amount_fen": op.amount_fen}
+    if op.status == Operation.Status.CONFIRMED:
+        result["points_balance"] = ledger.spendable(member_account(AVAILABLE, op.program_id, op.member_id), now)
+        return result
+    if op.status == Operation.Status.RELEASED or now >= op.hold_expires_at:
+        raise FreezeExpired()
+    agreement, _ = agreement_for(merchant, op.program)
+    res = ledger.apply(Entry(
+        now=now, txn_kind="confirm", op_id=op.pk,
+        legs=[Posting(member_account(HELD, op.program_id, op.member_id), -op.points),
+              Posting(party_account(MERCHANT_REDEEMED, op.program_id, merchant.pk), op.points)],
+        clearing=_redemption_clearing(agreement, merchant, op.program, op.points, op.amount_fen),
+        balance_of=member_account(AVAILABLE, op.program_id, op.member_id),
+    ))
+    Operation.objects.filter(pk=op.pk).update(status=Operation.Status.CONFIRMED)
+    result["points_balance"] = res["points_balance"]
+    return result
+
+
+def release_hold(op: Operation, now: datetime) -> int:
+    """Give a hold's points back to the lots they came from (caller holds the op's lock)."""
+    res = ledger.apply(Entry(
+        now=now, txn_kind="release", op_id=op.pk,
+        legs=[Posting(member_account(HELD, op.program_id, op.member_id), -op.points),
+              Posting(member_account(AVAILABLE, op.program_id, op.member_id), op.points,
+                      {"restore": {"operation": op.pk, "grace_days": op.program.restore_grace_days}})],
+        balance_of=member_account(AVAILABLE, op.program_id, op.member_id),
+    ))
+    Operation.objects.filter(pk=op.pk).update(status=Operation.Status.RELEASED)
+    return res["points_balance"]
+
+
+@transaction.atomic
+def unfreeze(*, merchant, request_no: str, store=None, terminal=None, now: datetime | None = None) -> dict:
+    """解冻: release a hold now (idempotent)."""
+    now = now or timezone.now()
+    op = _locked_hold(merchant, request_no)
+    if op.status == Operation.Status.CONFIRMED:
+        raise ParamError("冻结已确认，不能解冻；请使用退货")
+    if op.status == Operation.Status.RELEASED:
+        balance = ledger.spendable(member_account(AVAILABLE, op.program_id, op.member_id), now)
+    else:
+        balance = release_hold(op, now)
+    return {"request_no": request_no, "status": "UNFROZEN", "points_balance": balance}
+
+
+@transaction.atomic
+def refund(*, merchant, store, terminal, refund_no: str, original_request_no: str, amount_fen: int,
+           points: int | None = None, fp: str | None = None, now: datetime | None = None) -> dict:
+    """退货: a full or partial return of an earlier sale (earn) or payment (redeem/confirmed freeze).
+
+    Earned points are clawed back and redeemed points given back in proportion to the refunded
+    amount (cumulatively, so partial refunds add up exactly to a full one); for a payment the
+    till may name the points to give back instead. Never more than the original.
+    """
+    now = now or timezone.now()
+    check_fen(amount_fen, name="退货金额")
+    if points is not None:
+        check_points(points, name="退回积分")
+    fp = fp or fingerprint("refund", original=original_request_no, amount_fen=amount_fen, points=points)
+    original = (Operation.objects.select_for_update(of=("self",)).select_related("program", "member")
+                .filter(merchant=merchant, request_no=original_request_no).first())
+    if original is None or original.kind in (Operation.Kind.TOMBSTONE, Operation.Kind.REFUND, Operation.Kind.CONVERT):
+        raise OrderNotExist("原交易不存在")
+    if original.status == Operation.Status.REVERSED:
+        raise OrderReversed()
+    previous = Operation.objects.filter(merchant=merchant, request_no=refund_no).first()
+    if previous is not None:  # a replay: answer as the first time, whatever happened since
+        return outcome({"replay": True, "op_id": previous.pk, "kind": previous.kind, "status": previous.status,
+                        "fingerprint": previous.fingerprint, "error_code": previous.error_code,
+                        "result": previous.result}, fp=fp, kind="refund")
+    if original.status not in (Operation.Status.SUCCESS, Operation.Status.CONFIRMED):
+        raise OrderNotExist("原交易未成功，不能退货")
+    if original.kind not in (Operation.Kind.EARN, Operation.Kind.REDEEM, Operation.Kind.FREEZE):
+        raise OrderNotExist("原交易不能退货")
+    if amount_fen > original.amount_fen - original.refunded_fen:
+        raise RefundExceedsOriginal(f"可退金额 {original.amount_fen - original.refunded_fen} 分")
+
+    fen_after = original.refunded_fen + amount_fen
+    if original.kind == Operation.Kind.EARN and points is not None:
+        raise ParamError("累计交易的退货按金额比例扣回积分，不能指定退回积分")
+    if fen_after == original.amount_fen:
+        moved = original.points - original.refunded_points  # the last refund reconciles rounding
+        if points is not None and points != moved:
+            raise RefundExceedsOriginal(f"全额退货应退回 {moved} 积分")
+    elif points is not None:
+        moved = points
+    else:  # in proportion to the amount refunded so far, less what earlier refunds moved
+        moved = max(0, rules.divide(original.points * fen_after, original.amount_fen) - original.refunded_points)
+    if moved > original.points - original.refunded_points:
+        raise RefundExceedsOriginal(f"可退积分 {original.points - original.refunded_points}")
+
+    program, member = original.program, original.member
+    entry = Entry(
+        now=now, txn_kind="refund",
+        op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=program,
+                  request_no=refund_no, kind="refund", status="success", fp=fp, now=now, points=moved,
+                  amount_fen=amount_fen, original_id=original.pk),
+        balance_of=member_account(AVAILABLE, program.pk, member.pk),
+    )
+    clawed = returned = 0
+    if moved:
+        if original.kind == Operation.Kind.EARN:
+            clawed = moved
+            entry.legs = _clawback_legs(original, moved)
+            entry.legs.append(Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), moved))
+        else:
+            returned = moved
+            entry.legs = [
+                Posting(party_account(MERCHANT_REDEEMED, program.pk, merchant.pk), -moved),
+                Posting(member_account(AVAILABLE, program.pk, member.pk), moved,
+                        {"restore": {"operation": original.pk, "grace_days": program.restore_grace_days}}),
+            ]
+        entry.clearing = _proportional_clearing(original, original.refunded_points, original.refunded_points + moved)
+    entry.result = {"refund_no": refund_no, "request_no": original_request_no, "points_clawed_back": clawed,
+                    "points_returned": returned, "amount_fen": amount_fen}
+    result = outcome(ledger.apply(entry), fp=fp, kind="refund")
+    Operation.objects.filter(pk=original.pk).update(
+        refunded_fen=F("refunded_fen") + amount_fen, refunded_points=F("refunded_points") + moved)
+    return result
+
+
+def _clawback_legs(original: Operation, points: int) -> list[Posting]:
+    """Take earned points back: first from the lot the sale created (pending or available),
+    then from the member's other available lots, earliest expiry first."""
+    legs = []
+    lot = Lot.objects.filter(source_operation=original, restored_from=None).select_related("account").first()
+    from_lot = min(points, lot.remaining) if lot else 0
+    if from_lot:
+        legs.append(Posting(member_account(lot.account.kind, original.program_id, original.member_id), -from_lot,
+                            {"take_lot": lot.pk}))
+    if points - from_lot:
+        legs.append(Posting(member_account(AVAILABLE, original.program_id, original.member_id), -(points - from_lot),
+                            {"take": True}))
+    return legs
+
+
+def _proportional_clearing(original: Operation, before: int, after: int) -> list[dict]:
+    """Undo the share (before, after] of the original's clearing items, in points."""
+    items = (ClearingItem.objects.filter(operation=original)
+             .values("payer_id", "payee_id", "program_id", "kind")
+             .annotate(points=Sum("points"), amount=Sum("amount_fen"), fee=Sum("fee_fen")))
+    out = []
+    for item in items:
+        if not item["points"]:
+            continue
+        out.append({
+            "payer": item["payer_id"], "payee": item["payee_id"], "program": item["program_id"], "kind": item["kind"],
+            "points": -rules.cumulative_share(item["points"], before, after, original.points),
+            "amount_fen": -rules.cumulative_share(item["amount"], before, after, original.points),
+            "fee_fen": -rules.cumulative_share(item["fee"], before, after, original.points),
+        })
+    return out
+
+
+def convert(*, merchant, member, from_program, to_program, points: int, request_no: str, store=None,
+            terminal=None, fp: str | None = None, now: datetime | None = None) -> dict:
+    """积分转换: the member moves points between two programs at the issuers' rate; the issuer of
+    the source program owes the issuer of the target program the value created."""
+    now = now or timezone.now()
+    check_points(points, name="转换积分")
+    rate = ConversionRate.objects.filter(from_program=from_program, to_program=to_program, active=True).first()
+    if rate is None:
+        raise NoAuth("这两个积分计划之间不能转换")
+    if points < rate.min_points or points % rate.from_points:
+        raise RedeemLimitExceeded(f"转换积分须不少于 {rate.min_points} 且为 {rate.from_points} 的整数倍")
+    gained = points // rate.from_points * rate.to_points
+    fp = fp or fingerprint("convert", member=member.pk, points=points, src=from_program.pk, dst=to_program.pk)
+    entry = Entry(
+        now=now, txn_kind="convert",
+        op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=from_program,
+                  request_no=request_no, kind="convert", status="success", fp=fp, now=now, points=points),
+        legs=[
+            Posting(member_account(AVAILABLE, from_program.pk, member.pk), -points, {"take": True}),
+            Posting(party_account(ISSUER_LIABILITY, from_program.pk, from_program.issuer_id), points),
+            Posting(member_account(AVAILABLE, to_program.pk, member.pk), gained,
+                    {"new_lot": {"expires_at": ledger.iso(rules.expiry_for(to_program, now)), "matures_at": None}}),
+            Posting(party_account(ISSUER_LIABILITY, to_program.pk, to_program.issuer_id), -gained),
+        ],
+        balance_of=member_account(AVAILABLE, to_program.pk, member.pk),
+        result={"request_no": request_no, "points": points, "points_gained": gained},
+    )
+    if from_program.issuer_id != to_program.issuer_id:
+        entry.clearing = [_clearing(payer=from_program.issuer_id, payee=to_program.issuer_id, program=to_program,
+                                    kind=ClearingItem.Kind.CONVERSION, points=gained,
+                                    amount_fen=rules.points_value_fen(to_program, gained))]
+    return outcome(ledger.apply(entry), fp=fp, kind="convert")

@@ -1,0 +1,440 @@
+-- The atomic writes of the points ledger. Python decides *what* to write (points.services builds
+-- the legs, clearing items and result); these functions write it in one round trip and enforce
+-- what the database can: balanced transactions, append-only postings, non-negative balances and
+-- lots, FIFO-by-expiry consumption, idempotency per merchant × request number.
+--
+-- Loaded by a migration (points/migrations/0002_ledger_sql.py); safe to run again.
+
+-- ---------------------------------------------------------------------------------------------
+-- Append-only: postings, lot usages and ledger transactions are never updated or deleted.
+CREATE OR REPLACE FUNCTION points_forbid_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the points ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'P0001';
+END $$;
+
+DROP TRIGGER IF EXISTS posting_append_only ON points_posting;
+CREATE TRIGGER posting_append_only BEFORE UPDATE OR DELETE ON points_posting
+    FOR EACH ROW EXECUTE FUNCTION points_forbid_change();
+DROP TRIGGER IF EXISTS lot_usage_append_only ON points_lot_usage;
+CREATE TRIGGER lot_usage_append_only BEFORE UPDATE OR DELETE ON points_lot_usage
+    FOR EACH ROW EXECUTE FUNCTION points_forbid_change();
+DROP TRIGGER IF EXISTS txn_append_only ON points_txn;
+CREATE TRIGGER txn_append_only BEFORE UPDATE OR DELETE ON points_txn
+    FOR EACH ROW EXECUTE FUNCTION points_forbid_change();
+
+-- ---------------------------------------------------------------------------------------------
+-- Balanced: after every INSERT statement on points_posting, every transaction it touched sums to
+-- zero over all its postings. A transaction's postings are written in one statement.
+CREATE OR REPLACE FUNCTION points_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT t.txn_id, sum(p.amount) AS total INTO bad
+      FROM (SELECT DISTINCT txn_id FROM new_postings) t
+      JOIN points_posting p ON p.txn_id = t.txn_id
+     GROUP BY t.txn_id
+    HAVING sum(p.amount) <> 0
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'ledger transaction % does not balance (sum %)', bad.txn_id, bad.total
+            USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS posting_balanced ON points_posting;
+CREATE TRIGGER posting_balanced AFTER INSERT ON points_posting
+    REFERENCING NEW TABLE AS new_postings
+    FOR EACH STATEMENT EXECUTE FUNCTION points_check_balanced();
+
+-- ---------------------------------------------------------------------------------------------
+-- The account of (kind, program, member | party), created on first use.
+CREATE OR REPLACE FUNCTION points_account_id(p_kind int, p_program bigint, p_member bigint, p_party bigint)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v bigint;
+BEGIN
+    IF p_member IS NOT NULL THEN
+        SELECT id INTO v FROM points_account
+         WHERE member_id = p_member AND program_id = p_program AND kind = p_kind;
+    ELSE
+        SELECT id INTO v FROM points_account
+         WHERE party_id = p_party AND program_id = p_program AND kind = p_kind;
+    END IF;
+    IF v IS NULL THEN
+        INSERT INTO points_account (program_id, kind, member_id, party_id, balance)
+        VALUES (p_program, p_kind, p_member, p_party, 0)
+        ON CONFLICT DO NOTHING
+        RETURNING id INTO v;
+        IF v IS NULL THEN  -- created by a concurrent transaction meanwhile
+            IF p_member IS NOT NULL THEN
+                SELECT id INTO v FROM points_account
+                 WHERE member_id = p_member AND program_id = p_program AND kind = p_kind;
+            ELSE
+                SELECT id INTO v FROM points_account
+                 WHERE party_id = p_party AND program_id = p_program AND kind = p_kind;
+            END IF;
+        END IF;
+    END IF;
+    RETURN v;
+END $$;
+
+-- Spendable points of an account: its open lots that have not expired at p_now.
+CREATE OR REPLACE FUNCTION points_spendable(p_account bigint, p_now timestamptz)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(remaining), 0)::bigint FROM points_lot
+     WHERE account_id = p_account AND remaining > 0 AND (expires_at IS NULL OR expires_at > p_now)
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- points_apply(p jsonb) -> jsonb: record one operation and write its legs, in one call.
+--
+-- p = {
+--   "now": timestamptz,
+--   "op": {merchant_id, request_no, kind, status, fingerprint, store_id, terminal_id, member_id,
+--          program_id, original_id, points, amount_fen, hold_expires_at, business_time,
+--          business_date}            -- inserted unless "op_id" is given
+--   "op_id": id,                     -- act for an operation the caller already holds (locked)
+--   "refuse": {"code", "message"},   -- record a refusal decided in Python, write nothing else
+--   "txn_kind": "earn" | ...,
+--   "legs": [{"account": [kind, program, member, party], "amount": n,
+--             "take": true | "take_lot": lot_id | "new_lot": {expires_at, matures_at}
+--             | "restore": {"operation": op_id, "grace_days": d}}],
+--   "clearing": [{payer, payee, program, kind, points, amount_fen, fee_fen}],
+--   "daily_cap": {"limit", "merchant", "program", "member", "date", "points"},
+--   "balance_of": [kind, program, member],   -- points_balance in the result
+--   "result": {...}                          -- stored as the operation's first answer
+-- }
+-- Returns {"op_id", "txn_id", "points_balance", "result"} on success,
+--         {"op_id", "error_code"} on a refusal (recorded on an inserted operation),
+--         {"replay": true, "op_id", "kind", "status", "fingerprint", "error_code", "result"} when
+--         the merchant's request number exists already.
+CREATE OR REPLACE FUNCTION points_apply(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    o jsonb := p->'op';
+    v_now timestamptz := coalesce((p->>'now')::timestamptz, now());
+    v_op bigint;
+    v_inserted boolean := false;
+    v_txn bigint;
+    v_existing record;
+    v_leg jsonb;
+    v_acc bigint;
+    v_kind int;
+    v_amount bigint;
+    v_accounts bigint[] := '{}';
+    v_amounts bigint[] := '{}';
+    v_member_accounts bigint[] := '{}';
+    v_left bigint;
+    v_take bigint;
+    v_lot record;
+    v_new_lot bigint;
+    v_used bigint;
+    v_balance bigint;
+    v_result jsonb;
+    v_error text;
+    i int;
+BEGIN
+    -- 1. The operation row is the idempotency key.
+    IF p ? 'op_id' THEN
+        v_op := (p->>'op_id')::bigint;
+    ELSE
+        INSERT INTO points_operation (
+            merchant_id, request_no, kind, status, fingerprint, store_id, terminal_id, member_id,
+            program_id, original_id, points, amount_fen, refunded_fen, refunded_points,
+            hold_expires_at, error_code, result, business_time, business_date, created_at)
+        VALUES (
+            (o->>'merchant_id')::bigint, o->>'request_no', o->>'kind',
+            CASE WHEN p ? 'refuse' THEN 'refused' ELSE o->>'status' END,
+            o->>'fingerprint', (o->>'store_id')::bigint, (o->>'terminal_id')::bigint,
+            (o->>'member_id')::bigint, (o->>'program_id')::bigint, (o->>'original_id')::bigint,
+            coalesce((o->>'points')::bigint, 0), coalesce((o->>'amount_fen')::bigint, 0), 0, 0,
+            (o->>'hold_expires_at')::timestamptz,
+            coalesce(p->'refuse'->>'code', ''), p->'refuse',
+            (o->>'business_time')::timestamptz, (o->>'business_date')::date, v_now)
+        ON CONFLICT (merchant_id, request_no) DO NOTHING
+        RETURNING id INTO v_op;
+        IF v_op IS NULL THEN
+            SELECT id, kind, status, fingerprint, error_code, result INTO v_existing
+              FROM points_operation
+             WHERE merchant_id = (o->>'merchant_id')::bigint AND request_no = o->>'request_no';
+            RETURN jsonb_build_object(
+                'replay', true, 'op_id', v_existing.id, 'kind', v_existing.kind,
+                'status', v_existing.status, 'fingerprint', v_existing.fingerprint,
+                'error_code', v_existing.error_code, 'result', v_existing.result);
+        END IF;
+        v_inserted := true;
+    END IF;
+    IF p ? 'refuse' THEN
+        RETURN jsonb_build_object('op_id', v_op, 'error_code', p->'refuse'->>'code');
+    END IF;
+
+    -- 2. Resolve the accounts and lock the members' own, always in id order.
+    FOR i IN 0 .. coalesce(jsonb_array_length(p->'legs'), 0) - 1 LOOP
+        v_leg := p->'legs'->i;
+        v_kind := (v_leg->'account'->>0)::int;
+        v_acc := points_account_id(v_kind, (v_leg->'account'->>1)::bigint,
+                                   (v_leg->'account'->>2)::bigint, (v_leg->'account'->>3)::bigint);
+        v_accounts := v_accounts || v_acc;
+        v_amounts := v_amounts || (v_leg->>'amount')::bigint;
+        IF v_kind < 10 THEN
+            v_member_accounts := v_member_accounts || v_acc;
+        END IF;
+    END LOOP;
+    PERFORM 1 FROM points_account WHERE id = ANY (v_member_accounts) ORDER BY id FOR UPDATE;
+
+    BEGIN
+        -- 3. Limits that depend on other operations are checked under the member's lock.
+        IF p ? 'daily_cap' THEN
+            SELECT coalesce(sum(points - refunded_points), 0) INTO v_used FROM points_operation
+             WHERE member_id = (p->'daily_cap'->>'member')::bigint
+               AND merchant_id = (p->'daily_cap'->>'merchant')::bigint
+               AND program_id = (p->'daily_cap'->>'program')::bigint
+               AND business_date = (p->'daily_cap'->>'date')::date
+               AND kind IN ('redeem', 'freeze') AND status IN ('success', 'frozen', 'confirmed')
+               AND id <> v_op;
+            IF v_used + (p->'daily_cap'->>'points')::bigint > (p->'daily_cap'->>'limit')::bigint THEN
+                RAISE EXCEPTION 'REDEEM_LIMIT_EXCEEDED' USING ERRCODE = 'P0010';
+            END IF;
+        END IF;
+
+        INSERT INTO points_txn (kind, operation_id, created_at)
+        VALUES (p->>'txn_kind', coalesce((p->>'txn_operation')::bigint, v_op), v_now)
+        RETURNING id INTO v_txn;
+
+        -- 4. Lots.
+        FOR i IN 0 .. coalesce(jsonb_array_length(p->'legs'), 0) - 1 LOOP
+            v_leg := p->'legs'->i;
+            v_acc := v_accounts[i + 1];
+            v_amount := v_amounts[i + 1];
+            IF v_leg ? 'take_lot' THEN
+                UPDATE points_lot SET remaining = remaining + v_amount
+                 WHERE id = (v_leg->>'take_lot')::bigint AND account_id = v_acc AND remaining >= -v_amount;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'POINTS_INSUFFICIENT' USING ERRCODE = 'P0011';
+                END IF;
+                INSERT INTO points_lot_usage (txn_id, operation_id, lot_id, amount)
+                VALUES (v_txn, coalesce((v_leg->>'usage_operation')::bigint, v_op), (v_leg->>'take_lot')::bigint, -v_amount);
+            ELSIF v_leg ? 'take' THEN
+                v_left := -v_amount;
+                FOR v_lot IN
+                    SELECT id, remaining FROM points_lot
+                     WHERE account_id = v_acc AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_now)
+                     ORDER BY expires_at NULLS LAST, id
+                       FOR UPDATE
+                LOOP
+                    EXIT WHEN v_left = 0;
+                    v_take := least(v_left, v_lot.remaining);
+                    UPDATE points_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
+                    INSERT INTO points_lot_usage (txn_id, operation_id, lot_id, amount)
+                    VALUES (v_txn, coalesce((v_leg->>'usage_operation')::bigint, v_op), v_lot.id, v_take);
+                    v_left := v_left - v_take;
+                END LOOP;
+                IF v_left > 0 THEN
+                    RAISE EXCEPTION 'POINTS_INSUFFICIENT' USING ERRCODE = 'P0011';
+                END IF;
+            ELSIF v_leg ? 'new_lot' THEN
+                INSERT INTO points_lot (account_id, source_operation_id, restored_from_id, original,
+                                        remaining, expired, expires_at, matures_at, created_at)
+                VALUES (v_acc, v_op, NULL, v_amount, v_amount, 0,
+                        (v_leg->'new_lot'->>'expires_at')::timestamptz,
+                        (v_leg->'new_lot'->>'matures_at')::timestamptz, v_now);
+            ELSIF v_leg ? 'restore' THEN
+                -- Give points back to the lots this operation took that live in this account,
+                -- latest expiry first; a lot that has expired meanwhile is re-credited here as a
+                -- new lot with a grace expiry (never silently lost, never silently extended).
+                v_left := v_amount;
+                FOR v_lot IN
+                    SELECT l.id, l.expires_at, u.net FROM (
+                        SELECT lot_id, sum(amount) AS net FROM points_lot_usage
+                         WHERE operation_id = (v_leg->'restore'->>'operation')::bigint
+                         GROUP BY lot_id HAVING sum(amount) > 0) u
+                      JOIN points_lot l ON l.id = u.lot_id
+                     WHERE l.account_id = v_acc
+                     ORDER BY l.expires_at DESC NULLS FIRST, l.id DESC
+                       FOR UPDATE OF l
+                LOOP
+                    EXIT WHEN v_left = 0;
+                    v_take := least(v_left, v_lot.net);
+                    IF v_lot.expires_at IS NOT NULL AND v_lot.expires_at <= v_now THEN
+                        INSERT INTO points_lot (account_id, source_operation_id, restored_from_id, original,
+                                                remaining, expired, expires_at, matures_at, created_at)
+                        VALUES (v_acc, v_op, v_lot.id, v_take, v_take, 0,
+                                v_now + make_interval(days => (v_leg->'restore'->>'grace_days')::int),
+                                NULL, v_now)
+                        RETURNING id INTO v_new_lot;
+                    ELSE
+                        UPDATE points_lot SET remaining = remaining + v_take WHERE id = v_lot.id;
+                        v_new_lot := NULL;
+                    END IF;
+                    INSERT INTO points_lot_usage (txn_id, operation_id, lot_id, amount, restored_to_id)
+                    VALUES (v_txn, (v_leg->'restore'->>'operation')::bigint, v_lot.id, -v_take, v_new_lot);
+                    v_left := v_left - v_take;
+                END LOOP;
+                IF v_left > 0 THEN
+                    RAISE EXCEPTION 'cannot restore % points more than operation % took', v_left,
+                        v_leg->'restore'->>'operation' USING ERRCODE = 'P0012';
+                END IF;
+            END IF;
+        END LOOP;
+
+        -- 5. Postings in one statement (the balance trigger checks the transaction), then the
+        --    running balances of the members' own accounts (the CHECK keeps them >= 0).
+        INSERT INTO points_posting (txn_id, account_id, amount, created_at)
+        SELECT v_txn, a, n, v_now FROM unnest(v_accounts, v_amounts) AS t(a, n);
+        UPDATE points_account acc SET balance = acc.balance + d.delta
+          FROM (SELECT a, sum(n) AS delta FROM unnest(v_accounts, v_amounts) AS t(a, n)
+                 WHERE a = ANY (v_member_accounts) GROUP BY a) d
+         WHERE acc.id = d.a;
+
+        -- 6. What the parties owe each other.
+        IF jsonb_array_length(coalesce(p->'clearing', '[]')) > 0 THEN
+            INSERT INTO points_clearing_item (txn_id, operation_id, payer_id, payee_id, program_id, kind,
+                                              points, amount_fen, fee_fen, created_at)
+            SELECT v_txn, coalesce((p->>'txn_operation')::bigint, v_op), x.payer, x.payee, x.program, x.kind,
+                   x.points, x.amount_fen, coalesce(x.fee_fen, 0), v_now
+              FROM jsonb_to_recordset(p->'clearing')
+                AS x(payer bigint, payee bigint, program bigint, kind text, points bigint,
+                     amount_fen bigint, fee_fen bigint);
+        END IF;
+    EXCEPTION
+        WHEN SQLSTATE 'P0010' THEN v_error := 'REDEEM_LIMIT_EXCEEDED';
+        WHEN SQLSTATE 'P0011' THEN v_error := 'POINTS_INSUFFICIENT';
+        WHEN check_violation THEN
+            IF SQLERRM LIKE '%member_balance_never_negative%' OR SQLERRM LIKE '%lot_remaining_never_negative%' THEN
+                v_error := 'POINTS_INSUFFICIENT';
+            ELSE
+                RAISE;
+            END IF;
+    END;
+
+    IF v_error IS NOT NULL THEN
+        v_result := jsonb_build_object('code', v_error);
+        IF v_inserted THEN
+            UPDATE points_operation SET status = 'refused', error_code = v_error, result = v_result
+             WHERE id = v_op;
+        END IF;
+        RETURN jsonb_build_object('op_id', v_op, 'error_code', v_error);
+    END IF;
+
+    -- 7. The first answer, with the balance after.
+    IF p ? 'balance_of' THEN
+        v_balance := points_spendable(
+            points_account_id((p->'balance_of'->>0)::int, (p->'balance_of'->>1)::bigint,
+                              (p->'balance_of'->>2)::bigint, NULL), v_now);
+    END IF;
+    v_result := coalesce(p->'result', '{}'::jsonb);
+    IF v_balance IS NOT NULL THEN
+        v_result := v_result || jsonb_build_object('points_balance', v_balance);
+    END IF;
+    IF v_inserted THEN
+        UPDATE points_operation SET result = v_result WHERE id = v_op;
+    END IF;
+    RETURN jsonb_build_object('op_id', v_op, 'txn_id', v_txn, 'points_balance', v_balance, 'result', v_result);
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Sweeps, set-based and bounded: each call handles at most p_limit lots in one transaction.
+
+-- Expire lots whose expiry has passed: available -> the issuer's breakage account.
+CREATE OR REPLACE FUNCTION points_expire_batch(p_now timestamptz, p_limit int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_accounts bigint[];
+    v_txn bigint;
+    v_count int;
+BEGIN
+    SELECT array_agg(DISTINCT s.account_id ORDER BY s.account_id) INTO v_accounts FROM (
+        SELECT l.account_id FROM points_lot l
+         WHERE l.remaining > 0 AND l.expires_at <= p_now AND l.matures_at IS NULL
+         ORDER BY l.expires_at, l.id LIMIT p_limit) s;
+    IF v_accounts IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM 1 FROM points_account WHERE id = ANY (v_accounts) AND kind = 1 ORDER BY id FOR UPDATE;
+
+    CREATE TEMP TABLE IF NOT EXISTS _expiring (lot_id bigint, account_id bigint, program_id bigint,
+                                               issuer_id bigint, points bigint) ON COMMIT DROP;
+    TRUNCATE _expiring;
+    INSERT INTO _expiring
+    SELECT l.id, l.account_id, a.program_id, pr.issuer_id, l.remaining
+      FROM points_lot l
+      JOIN points_account a ON a.id = l.account_id AND a.kind = 1
+      JOIN points_program pr ON pr.id = a.program_id
+     WHERE l.account_id = ANY (v_accounts) AND l.remaining > 0 AND l.expires_at <= p_now
+       FOR UPDATE OF l;
+    SELECT count(*) INTO v_count FROM _expiring;
+    IF v_count = 0 THEN
+        RETURN 0;
+    END IF;
+
+    UPDATE points_lot l SET expired = l.expired + e.points, remaining = 0
+      FROM _expiring e WHERE l.id = e.lot_id;
+    INSERT INTO points_txn (kind, operation_id, created_at) VALUES ('expire', NULL, p_now)
+    RETURNING id INTO v_txn;
+    INSERT INTO points_posting (txn_id, account_id, amount, created_at)
+    SELECT v_txn, account_id, -sum(points), p_now FROM _expiring GROUP BY account_id
+    UNION ALL
+    SELECT v_txn, points_account_id(12, program_id, NULL, issuer_id), sum(points), p_now
+      FROM _expiring GROUP BY program_id, issuer_id;
+    UPDATE points_account a SET balance = a.balance - s.total
+      FROM (SELECT account_id, sum(points) AS total FROM _expiring GROUP BY account_id) s
+     WHERE a.id = s.account_id;
+    RETURN v_count;
+END $$;
+
+-- Mature pending lots whose return window has passed: pending -> available.
+CREATE OR REPLACE FUNCTION points_mature_batch(p_now timestamptz, p_limit int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_pending bigint[];
+    v_all bigint[];
+    v_txn bigint;
+    v_count int;
+BEGIN
+    SELECT array_agg(DISTINCT s.account_id ORDER BY s.account_id) INTO v_pending FROM (
+        SELECT l.account_id FROM points_lot l
+         WHERE l.matures_at IS NOT NULL AND l.matures_at <= p_now
+         ORDER BY l.matures_at, l.id LIMIT p_limit) s;
+    IF v_pending IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS _maturing (lot_id bigint, pending_id bigint, available_id bigint,
+                                               points bigint) ON COMMIT DROP;
+    TRUNCATE _maturing;
+    -- Resolve (and create) the available accounts first, then lock both sides in id order.
+    SELECT array_agg(x ORDER BY x) INTO v_all FROM (
+        SELECT a.id AS x FROM points_account a WHERE a.id = ANY (v_pending)
+        UNION
+        SELECT points_account_id(1, a.program_id, a.member_id, NULL) FROM points_account a
+         WHERE a.id = ANY (v_pending)) ids;
+    PERFORM 1 FROM points_account WHERE id = ANY (v_all) ORDER BY id FOR UPDATE;
+
+    INSERT INTO _maturing
+    SELECT l.id, l.account_id, points_account_id(1, a.program_id, a.member_id, NULL), l.remaining
+      FROM points_lot l JOIN points_account a ON a.id = l.account_id
+     WHERE l.account_id = ANY (v_pending) AND l.matures_at IS NOT NULL AND l.matures_at <= p_now
+       FOR UPDATE OF l;
+    SELECT count(*) INTO v_count FROM _maturing;
+    IF v_count = 0 THEN
+        RETURN 0;
+    END IF;
+
+    UPDATE points_lot l SET account_id = m.available_id, matures_at = NULL
+      FROM _maturing m WHERE l.id = m.lot_id;
+    IF EXISTS (SELECT 1 FROM _maturing WHERE points > 0) THEN
+        INSERT INTO points_txn (kind, operation_id, created_at) VALUES ('mature', NULL, p_now)
+        RETURNING id INTO v_txn;
+        INSERT INTO points_posting (txn_id, account_id, amount, created_at)
+        SELECT v_txn, pending_id, -sum(points), p_now FROM _maturing GROUP BY pending_id HAVING sum(points) > 0
+        UNION ALL
+        SELECT v_txn, available_id, sum(points), p_now FROM _maturing GROUP BY available_id HAVING sum(points) > 0;
+        UPDATE points_account a SET balance = a.balance + s.delta
+          FROM (SELECT pending_id AS id, -sum(points) AS delta FROM _maturing GROUP BY pending_id
+                UNION ALL
+                SELECT available_id, sum(points) FROM _maturing GROUP BY available_id) s
+         WHERE a.id = s.id;
+    END IF;
+    RETURN v_count;
+END $$;

@@ -1,0 +1,87 @@
+"""A small world for ledger tests: the postal issuer, two merchants, a store program, members."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+
+from hub.models import Merchant, Store, Terminal, Vendor
+from members.models import Member, Tier
+from points import services
+from points.common import clear_caches
+from points.models import Agreement, ConversionRate, Program
+
+_seq = itertools.count(1)
+
+
+@dataclass
+class World:
+    issuer: Merchant
+    shop: Merchant
+    other: Merchant
+    store: Store
+    till: Terminal
+    postal: Program
+    store_points: Program
+    agreement: Agreement
+
+    def member(self, *, tier: str = "standard") -> Member:
+        n = next(_seq)
+        tier_obj, _ = Tier.objects.get_or_create(code=tier, defaults={"name": f"{tier}-name", "rank": 10 + n})
+        return Member.objects.create(postal_no=f"PN{n:08d}", name="张小明", mobile=f"139{n:08d}", tier=tier_obj)
+
+    def earn(self, member, amount_fen: int, request_no: str | None = None, **kw):
+        return services.earn(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
+                             member=member, amount_fen=amount_fen,
+                             request_no=request_no or f"E{next(_seq)}", **kw)
+
+    def redeem(self, member, points: int, request_no: str | None = None, **kw):
+        return services.redeem(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
+                               member=member, points=points, request_no=request_no or f"R{next(_seq)}", **kw)
+
+    def freeze(self, member, points: int, request_no: str | None = None, **kw):
+        return services.freeze(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
+                               member=member, points=points, request_no=request_no or f"F{next(_seq)}", **kw)
+
+    def refund(self, original: str, amount_fen: int, refund_no: str | None = None, **kw):
+        return services.refund(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
+                               refund_no=refund_no or f"T{next(_seq)}", original_request_no=original,
+                               amount_fen=amount_fen, **kw)
+
+
+def build_world(**agreement_terms) -> World:
+    clear_caches()
+    vendor, _ = Vendor.objects.get_or_create(code="kemai", defaults={"name": "科脉"})
+    issuer = Merchant.objects.create(code=f"ISS{next(_seq)}", name="中国邮政江西省分公司", kind=Merchant.Kind.ISSUER)
+    shop = Merchant.objects.create(code=f"M{next(_seq)}", name="新阳光超市", vendor=vendor)
+    other = Merchant.objects.create(code=f"M{next(_seq)}", name="绿野菜场", vendor=vendor, scene=Merchant.Scene.MARKET)
+    store = Store.objects.create(merchant=shop, code="S001", name="一号店")
+    till = Terminal.objects.create(store=store, code="P03")
+    postal = Program.objects.create(issuer=issuer, code=f"POSTAL{next(_seq)}", name="邮政金融积分", value_fen=100,
+                                    value_points=100, expiry_policy=Program.Expiry.NEVER)
+    store_points = Program.objects.create(issuer=shop, code=f"STORE{next(_seq)}", name="新阳光积分", value_fen=1,
+                                          value_points=1, expiry_policy=Program.Expiry.NEVER)
+    terms = {"is_default": True, "earn_points": 1, "earn_per_fen": 100, "acceptance_fee_bp": 60,
+             "issue_value_fen": 80, "issue_value_points": 100, **agreement_terms}
+    agreement = Agreement.objects.create(merchant=shop, program=postal, **terms)
+    Agreement.objects.create(merchant=other, program=postal, is_default=True)
+    ConversionRate.objects.create(from_program=store_points, to_program=postal, from_points=10, to_points=1)
+    return World(issuer, shop, other, store, till, postal, store_points, agreement)
+
+
+@pytest.fixture
+def world(db) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def assert_ledger_ok():
+    from points.checks import check_ledger
+
+    def check():
+        problems = check_ledger()
+        assert problems == {}, problems
+
+    return check
