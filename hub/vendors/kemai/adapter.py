@@ -112,7 +112,11 @@ class KemaiAdapter:
         command = endpoints.parse_body(op, fields, out_trade_no)
 
         appid, nonce, stamp, given = auth["appid"], auth["nonce_str"], auth["timestamp"], auth["signature"]
-        signed_path, method = request.get_full_path(), request.method
+        # The request target as sent when the server passes it on (gunicorn's RAW_URI), else the
+        # path and query as Django reconstructs them.
+        raw_uri = request.META.get("RAW_URI", "")
+        signed_path = raw_uri if raw_uri.startswith("/") else request.get_full_path()
+        method = request.method
 
         def verify(keys: CredentialKeys) -> str | None:
             if keys.app_key != appid:
@@ -174,7 +178,8 @@ class KemaiAdapter:
             payload = loads_object(body, what="应答")
         except ParamError:
             payload = {}
-        code, message, data = payload.get("code"), payload.get("message"), payload.get("data") or {}
+        code, message, data = payload.get("code"), payload.get("message"), payload.get("data")
+        data = {} if data is None else data
         message = message if isinstance(message, str) else ""
         if not isinstance(code, str) or not isinstance(data, dict):
             return ReadResponse(ok=False, code="PROCESSING", message="应答无法解析，结果未知", data={},

@@ -31,7 +31,9 @@ class Endpoint:
     route: str  # Django route syntax, relative to the vendor prefix
 
     def path(self, out_trade_no: str = "") -> str:
-        return self.route.replace(PATH_NO, quote(out_trade_no, safe=""))
+        # Percent-encode as Django re-encodes request.path (escape_uri_path), "/" excepted, so the
+        # path the hub reconstructs is byte for byte the path that was signed.
+        return self.route.replace(PATH_NO, quote(out_trade_no, safe=":@&+$,-_.!~*'()"))
 
 
 ENDPOINTS = {
