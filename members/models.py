@@ -99,11 +99,13 @@ class VendorMemberLink(models.Model):
                 fields=["merchant", "external_id"],
                 condition=Q(unlinked_at__isnull=True),
                 name="link_external_id_unique_per_merchant",
+                violation_error_message="该会员卡号已绑定其他会员",
             ),
             models.UniqueConstraint(
                 fields=["member", "merchant"],
                 condition=Q(unlinked_at__isnull=True),
                 name="link_one_active_per_member_merchant",
+                violation_error_message="该会员已绑定此商户的其他会员卡号",
             ),
         ]
 
@@ -138,6 +140,7 @@ class Consent(models.Model):
                 fields=["member", "merchant", "scope"],
                 condition=Q(withdrawn_at__isnull=True),
                 name="consent_one_active_per_scope",
+                violation_error_message="该会员对此商户已有同一范围的有效授权",
             )
         ]
 
