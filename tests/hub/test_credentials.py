@@ -337,3 +337,88 @@ def test_generated_secrets_are_url_safe_and_distinct():
     generated = {credentials.generate_secret() for _ in range(200)}
     assert len(generated) == 200
     assert all(credentials.SECRET_RE.match(s) and not set(s) & set("|&= ") for s in generated)
+
+
+# ---- key ring rotation reaches credential secrets ------------------------------------------
+
+
+def test_reencrypt_pii_moves_credential_secrets_to_the_newest_key(settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old_ring = list(settings.FIELD_ENCRYPTION_KEYS)
+    credential, secret = make_credential()
+    rotate_credential(credential=credential)
+    previous = credential.previous_secret
+
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, *old_ring]
+    assert not vault.is_current(raw_row(credential.pk)["secret"])
+    call_command("reencrypt_pii", verbosity=0)
+    raw = raw_row(credential.pk)
+    assert vault.is_current(raw["secret"]) and vault.is_current(raw["previous_secret"])
+
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key retired
+    assert active_secrets(Credential.objects.get(pk=credential.pk)) == (credential.secret, previous)
+
+
+# ---- the shell command -------------------------------------------------------------------------
+
+
+def _run(*args) -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("credential", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_credential_command_issue_rotate_revoke_list(tmp_path):
+    merchant = MerchantFactory(code="CMD01")
+    out = _run("issue", "--merchant", "CMD01", "--vendor", merchant.vendor.code, "--app-key", "cmd_app")
+    secret = out.split("密钥（只显示这一次）: ")[1].strip()
+    assert active_secrets(credential_for_app_key("cmd_app")) == (secret,)
+
+    out = _run("rotate", "cmd_app", "--overlap-hours", "2")
+    new = out.split("新密钥（只显示这一次）: ")[1].strip()
+    assert active_secrets(credential_for_app_key("cmd_app")) == (new, secret)
+
+    listing = _run("list", "--merchant", "CMD01")
+    assert "cmd_app\tCMD01" in listing and secret not in listing and new not in listing
+
+    _run("revoke", "cmd_app")
+    with pytest.raises(NoAuth):
+        credential_for_app_key("cmd_app")
+
+
+def test_credential_command_registers_a_public_key_file(tmp_path, fangxiang):
+    MerchantFactory(code="CMDFX", vendor=fangxiang)
+    pem = tmp_path / "vendor.pem"
+    pem.write_text(FANGXIANG_TEST_PUBLIC_KEY)
+    out = _run("issue", "--merchant", "CMDFX", "--vendor", "fangxiang", "--app-key", "cmd_fx", "--public-key-file", str(pem))
+    assert "只显示这一次" not in out
+    assert credential_for_app_key("cmd_fx").rsa_public_key.strip() == FANGXIANG_TEST_PUBLIC_KEY.strip()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["issue", "--merchant", "NOPE", "--vendor", "kemai"], "商户不存在"),
+        (["issue", "--merchant", "CMD02", "--vendor", "kemai", "--app-key", "x y"], "AppKey 格式错误"),
+        (["issue", "--merchant", "CMD02", "--vendor", "kemai", "--public-key-file", "/nonexistent.pem"], "无法读取公钥文件"),
+        (["rotate", "no_such_app"], "凭证不存在"),
+        (["rotate", "cmd_existing", "--overlap-hours", "1000"], "过渡期"),
+        (["revoke", "no_such_app"], "凭证不存在"),
+    ],
+)
+def test_credential_command_errors_are_chinese_and_change_nothing(args, message):
+    from django.core.management.base import CommandError
+
+    merchant = MerchantFactory(code="CMD02", vendor=VendorFactory(code=Vendor.KEMAI))
+    existing, secret = make_credential(merchant=merchant, app_key="cmd_existing")
+    with pytest.raises(CommandError, match=message):
+        _run(*args)
+    assert list(Credential.objects.values_list("app_key", flat=True)) == ["cmd_existing"]
+    assert active_secrets(Credential.objects.get(pk=existing.pk)) == (secret,)
