@@ -39,6 +39,24 @@ INVARIANTS: dict[str, tuple[str, str]] = {
                          WHERE restored_to_id IS NULL GROUP BY lot_id) u ON u.lot_id = l.id
             WHERE l.original <> l.remaining + l.expired + coalesce(u.net, 0) LIMIT 20""",
     ),
+    "references_exist": (
+        "every reference written without a database foreign key points at an existing row",
+        """SELECT 'posting.account', p.id FROM points_posting p
+             LEFT JOIN points_account a ON a.id = p.account_id WHERE a.id IS NULL
+           UNION ALL SELECT 'operation.merchant', o.id FROM points_operation o
+             LEFT JOIN hub_merchant m ON m.id = o.merchant_id WHERE m.id IS NULL
+           UNION ALL SELECT 'operation.store', o.id FROM points_operation o
+             LEFT JOIN hub_store s ON s.id = o.store_id WHERE o.store_id IS NOT NULL AND s.id IS NULL
+           UNION ALL SELECT 'operation.terminal', o.id FROM points_operation o
+             LEFT JOIN hub_terminal t ON t.id = o.terminal_id WHERE o.terminal_id IS NOT NULL AND t.id IS NULL
+           UNION ALL SELECT 'operation.program', o.id FROM points_operation o
+             LEFT JOIN points_program g ON g.id = o.program_id WHERE o.program_id IS NOT NULL AND g.id IS NULL
+           UNION ALL SELECT 'clearing.party', c.id FROM points_clearing_item c
+             LEFT JOIN hub_merchant a ON a.id = c.payer_id LEFT JOIN hub_merchant b ON b.id = c.payee_id
+             LEFT JOIN points_program g ON g.id = c.program_id
+            WHERE a.id IS NULL OR b.id IS NULL OR g.id IS NULL
+           LIMIT 20""",
+    ),
     "rollups_match_postings": (
         "every shared-account day rollup equals that day's postings",
         """SELECT r.account_id, r.business_date, r.amount, coalesce(sum(p.amount), 0) FROM points_counterparty_rollup r

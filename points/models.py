@@ -15,6 +15,12 @@ The ledger is double-entry and append-only:
   the unit of idempotency.
 - ``ClearingItem``: what one party owes another in fen because of a posting.
 
+Columns that point at rows every till request shares (a merchant, store, terminal, program, a
+counter-party account) carry no database foreign-key constraint: checking one takes a
+``FOR KEY SHARE`` lock on the shared row on every insert, the hot row the ledger must not have.
+The ledger functions only write ids they resolved themselves, and ``check_ledger`` verifies
+every reference.
+
 The atomic writes live in PL/pgSQL (``points/sql/ledger.sql``), called once per operation by
 ``points.ledger``; every rule that decides *what* to write lives in Python (``points.rules`` and
 ``points.services``).
@@ -218,15 +224,20 @@ class Operation(models.Model):
         RELEASED = "released", "已解冻"
         REVERSED = "reversed", "已冲正"
 
-    merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.PROTECT, related_name="operations")
+    merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.PROTECT, related_name="operations",
+                                 db_constraint=False, db_index=False)
     request_no = models.CharField("请求单号", max_length=64)
     kind = models.CharField("类型", max_length=16, choices=Kind.choices)
     status = models.CharField("状态", max_length=16, choices=Status.choices)
     fingerprint = models.CharField("内容摘要", max_length=64)
-    store = models.ForeignKey("hub.Store", verbose_name="门店", on_delete=models.PROTECT, null=True, blank=True)
-    terminal = models.ForeignKey("hub.Terminal", verbose_name="终端", on_delete=models.PROTECT, null=True, blank=True)
-    member = models.ForeignKey("members.Member", verbose_name="会员", on_delete=models.PROTECT, null=True, blank=True)
-    program = models.ForeignKey(Program, verbose_name="积分计划", on_delete=models.PROTECT, null=True, blank=True)
+    store = models.ForeignKey("hub.Store", verbose_name="门店", on_delete=models.PROTECT, null=True, blank=True,
+                              db_constraint=False, db_index=False)
+    terminal = models.ForeignKey("hub.Terminal", verbose_name="终端", on_delete=models.PROTECT, null=True, blank=True,
+                                 db_constraint=False, db_index=False)
+    member = models.ForeignKey("members.Member", verbose_name="会员", on_delete=models.PROTECT, null=True, blank=True,
+                               db_index=False)
+    program = models.ForeignKey(Program, verbose_name="积分计划", on_delete=models.PROTECT, null=True, blank=True,
+                                db_constraint=False, db_index=False)
     original = models.ForeignKey(
         "self", verbose_name="原交易", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
     )
@@ -294,7 +305,8 @@ class LedgerTransaction(models.Model):
 
 class Posting(models.Model):
     txn = models.ForeignKey(LedgerTransaction, verbose_name="凭证", on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, verbose_name="账户", on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(Account, verbose_name="账户", on_delete=models.PROTECT, related_name="postings",
+                                db_constraint=False, db_index=False)
     amount = models.BigIntegerField("积分（借负贷正）")
     created_at = models.DateTimeField("时间")
 
@@ -311,12 +323,14 @@ class Posting(models.Model):
 class Lot(models.Model):
     """A batch of earned points. ``account`` is where it lives now (pending, then available)."""
 
-    account = models.ForeignKey(Account, verbose_name="所在账户", on_delete=models.PROTECT, related_name="lots")
+    account = models.ForeignKey(Account, verbose_name="所在账户", on_delete=models.PROTECT, related_name="lots",
+                                db_index=False)
     source_operation = models.ForeignKey(
         Operation, verbose_name="来源交易", on_delete=models.PROTECT, null=True, blank=True, related_name="lots"
     )
     restored_from = models.ForeignKey(
-        "self", verbose_name="由过期批次退回", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "self", verbose_name="由过期批次退回", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        db_index=False,
     )
     original = models.BigIntegerField("原始积分")
     remaining = models.BigIntegerField("剩余积分")
@@ -347,10 +361,12 @@ class LotUsage(models.Model):
     """Points taken from (positive) or given back to (negative) a lot on behalf of an operation."""
 
     txn = models.ForeignKey(LedgerTransaction, verbose_name="凭证", on_delete=models.PROTECT, related_name="lot_usages")
-    operation = models.ForeignKey(Operation, verbose_name="交易请求", on_delete=models.PROTECT, related_name="lot_usages")
+    operation = models.ForeignKey(Operation, verbose_name="交易请求", on_delete=models.PROTECT, related_name="lot_usages",
+                                  db_index=False)
     lot = models.ForeignKey(Lot, verbose_name="批次", on_delete=models.PROTECT, related_name="usages")
     amount = models.BigIntegerField("积分")
-    restored_to = models.ForeignKey(Lot, verbose_name="退回至新批次", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    restored_to = models.ForeignKey(Lot, verbose_name="退回至新批次", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+", db_index=False)
 
     class Meta:
         db_table = "points_lot_usage"
@@ -372,11 +388,15 @@ class ClearingItem(models.Model):
         RIGHTS_FUNDING = "rights_funding", "权益出资"
         CONVERSION = "conversion", "积分转换"
 
-    txn = models.ForeignKey(LedgerTransaction, verbose_name="凭证", on_delete=models.PROTECT, related_name="clearing_items")
+    txn = models.ForeignKey(LedgerTransaction, verbose_name="凭证", on_delete=models.PROTECT, related_name="clearing_items",
+                            db_index=False)
     operation = models.ForeignKey(Operation, verbose_name="交易请求", on_delete=models.PROTECT, null=True, blank=True)
-    payer = models.ForeignKey("hub.Merchant", verbose_name="付款方", on_delete=models.PROTECT, related_name="+")
-    payee = models.ForeignKey("hub.Merchant", verbose_name="收款方", on_delete=models.PROTECT, related_name="+")
-    program = models.ForeignKey(Program, verbose_name="积分计划", on_delete=models.PROTECT)
+    payer = models.ForeignKey("hub.Merchant", verbose_name="付款方", on_delete=models.PROTECT, related_name="+",
+                              db_constraint=False, db_index=False)
+    payee = models.ForeignKey("hub.Merchant", verbose_name="收款方", on_delete=models.PROTECT, related_name="+",
+                              db_constraint=False, db_index=False)
+    program = models.ForeignKey(Program, verbose_name="积分计划", on_delete=models.PROTECT, db_constraint=False,
+                                db_index=False)
     kind = models.CharField("类型", max_length=16, choices=Kind.choices)
     points = models.BigIntegerField("积分")
     amount_fen = models.BigIntegerField("金额（分）")
