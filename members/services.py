@@ -242,12 +242,14 @@ def link_member(
     merchant = Merchant.objects.filter(pk=getattr(merchant, "pk", None)).first()
     if merchant is None or not merchant.is_active:
         raise ParamError("商户不存在或未处于正常状态，不能绑定")
+    # One read decides "same card, same member": reading twice could see a racing link
+    # committed in between and hand it out as ours.
+    existing = active_link(merchant=merchant, external_id=external_id)
+    if existing is not None and existing.member_id == member.pk:
+        return existing
     message = link_conflict(member=member, merchant=merchant, external_id=external_id)
     if message:
         raise ParamError(message)
-    existing = active_link(merchant=merchant, external_id=external_id)
-    if existing is not None:
-        return existing
     link = VendorMemberLink(
         member=member, merchant=merchant, external_id=external_id, verified_method=method, verified_at=verified_at
     )
