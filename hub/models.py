@@ -176,3 +176,39 @@ class Credential(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class TillCall(models.Model):
+    """Every call a till made to the gateway: who, what, the outcome and how long it took.
+
+    The (credential, nonce) pair is unique, which is how a replayed nonce is refused.
+    """
+
+    credential = models.ForeignKey(
+        Credential, verbose_name="凭证", on_delete=models.PROTECT, null=True, blank=True, db_constraint=False,
+        db_index=False,
+    )
+    merchant = models.ForeignKey(
+        Merchant, verbose_name="商户", on_delete=models.PROTECT, null=True, blank=True, db_constraint=False,
+        db_index=False,
+    )
+    vendor = models.CharField("接口方言", max_length=32)
+    nonce = models.CharField("随机串", max_length=64, blank=True, default="")
+    op = models.CharField("操作", max_length=16, blank=True, default="")
+    request_no = models.CharField("请求单号", max_length=64, blank=True, default="")
+    code = models.CharField("结果码", max_length=32, blank=True, default="")
+    duration_ms = models.PositiveIntegerField("耗时（毫秒）", null=True, blank=True)
+    received_at = models.DateTimeField("接收时间", db_index=True)
+
+    class Meta:
+        verbose_name = "收银调用记录"
+        verbose_name_plural = "收银调用记录"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential", "nonce"], condition=~Q(nonce=""), name="till_call_nonce_single_use"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} {self.op} {self.request_no} {self.code}"

@@ -132,6 +132,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
 }
 
+# The till dialects the gateway speaks (hub.gateway.registry): code -> adapter class.
+HUB_TILL_ADAPTERS = {
+    "zhibaiwei": "hub.vendors.zhibaiwei.adapter.ZhibaiweiAdapter",
+    "kemai": "hub.vendors.kemai.adapter.KemaiAdapter",
+    "sixun": "hub.vendors.sixun.adapter.SixunAdapter",
+    "fangxiang": "hub.vendors.fangxiang.adapter.FangxiangAdapter",
+}
+GATEWAY_RATE_LIMIT_PER_MINUTE = int(os.environ.get("GATEWAY_RATE_LIMIT_PER_MINUTE", "6000"))
+# PEM of the hub's RSA key that signs Fangxiang responses (generated under .run/ when DEBUG).
+FANGXIANG_HUB_PRIVATE_KEY = os.environ.get("FANGXIANG_HUB_PRIVATE_KEY")
+
 # Celery: a broker that needs no server unless CELERY_BROKER_URL names one (Redis, RabbitMQ).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_FOLDER = Path(os.environ.get("CELERY_BROKER_FOLDER", BASE_DIR / ".run" / "broker"))
@@ -140,6 +151,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_BROKER_FOLDER),
         "data_folder_out": str(CELERY_BROKER_FOLDER),
         "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
+        "control_folder": str(CELERY_BROKER_FOLDER / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

@@ -165,3 +165,8 @@ class PiiRevealAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.field} {self.member_id} {self.at:%Y-%m-%d %H:%M}"
+
+
+from members.codes import MemberCode, MemberRef  # noqa: E402  (dynamic codes and opaque ids)
+
+__all__ = ["Tier", "Member", "VendorMemberLink", "Consent", "PiiRevealAudit", "MemberCode", "MemberRef"]
