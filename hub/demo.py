@@ -150,6 +150,9 @@ def seed() -> dict[str, int]:
     merchants, stores, terminals and credentials); members and the points ledger (programs,
     agreements, demo balances) refer to merchants, so their seeding steps follow here.
     """
+    from points.demo import seed_points
+
     created = {"vendors": seed_vendors()}
     created.update(seed_network())
+    created.update(seed_points(Merchant.objects.get(code=ISSUER_CODE)))
     return created

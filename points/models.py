@@ -214,6 +214,7 @@ class Operation(models.Model):
         FREEZE = "freeze", "积分冻结"
         REFUND = "refund", "退货"
         CONVERT = "convert", "积分转换"
+        GRANT = "grant", "发行方赠送"
         TOMBSTONE = "tombstone", "冲正占位"
 
     class Status(models.TextChoices):

@@ -357,3 +357,26 @@ def convert(*, merchant, member, from_program, to_program, points: int, request_
                                     kind=ClearingItem.Kind.CONVERSION, points=gained,
                                     amount_fen=rules.points_value_fen(to_program, gained))]
     return outcome(ledger.apply(entry), fp=fp, kind="convert")
+
+
+def grant(*, program, member, points: int, request_no: str, memo: str = "", fp: str | None = None,
+          now: datetime | None = None) -> dict:
+    """发行方赠送: the issuer credits points it funds itself (welcome points, goodwill, the
+    sandbox's demo balances). Recorded as an operation of the issuer, so it is idempotent by
+    request number like any till request; no clearing item (nobody else owes anything)."""
+    now = now or timezone.now()
+    check_points(points, name="赠送积分")
+    fp = fp or fingerprint("grant", member=member.pk, points=points, program=program.pk)
+    entry = Entry(
+        now=now, txn_kind="adjust",
+        op=op_row(merchant=program.issuer, store=None, terminal=None, member=member, program=program,
+                  request_no=request_no, kind="grant", status="success", fp=fp, now=now, points=points),
+        legs=[
+            Posting(member_account(AVAILABLE, program.pk, member.pk), points,
+                    {"new_lot": {"expires_at": ledger.iso(rules.expiry_for(program, now)), "matures_at": None}}),
+            Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), -points),
+        ],
+        balance_of=member_account(AVAILABLE, program.pk, member.pk),
+        result={"request_no": request_no, "points": points, "memo": memo},
+    )
+    return outcome(ledger.apply(entry), fp=fp, kind="grant")

@@ -24,8 +24,6 @@ from django.utils import timezone
 from hub import credentials
 from hub.errors import (
     DomainError,
-    MemberCodeExpired,
-    MemberNotFound,
     NoAuth,
     NonceReused,
     ParamError,
@@ -35,7 +33,7 @@ from hub.errors import (
     TimestampExpired,
 )
 from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys, ParsedCall
-from hub.gateway.canonical import STATEFUL_OPS, TillCommand
+from hub.gateway.canonical import TillCommand
 from hub.gateway.dispatch import dispatch
 from hub.models import Credential, Store, Terminal, TillCall
 
@@ -43,6 +41,7 @@ logger = logging.getLogger("hub.gateway")
 
 CLOCK_SKEW = timedelta(seconds=300)
 _CACHE_TTL = 30.0
+STORE_OPS = frozenset({"identify", "earn", "redeem", "freeze"})  # a refund may name only the original
 _stores: dict[tuple, tuple[float, Store, Terminal | None]] = {}
 
 
@@ -139,7 +138,7 @@ def _record_end(record, credential, adapter, call, outcome, started) -> None:
 def context(credential: Credential, command: TillCommand) -> tuple[Store | None, Terminal | None]:
     """The store and terminal the command names, which must belong to the credential's merchant."""
     if not command.store_code:
-        if command.op in STATEFUL_OPS or command.op == "identify":
+        if command.op in STORE_OPS:
             raise ParamError("缺少门店编码")
         return None, None
     key = (credential.merchant_id, command.store_code, command.terminal_code)
@@ -173,6 +172,3 @@ def count_failed_guess(terminal: Terminal | None, merchant_id: int) -> None:
         except ValueError:
             cache.set(key, 1, 600)
 
-
-__all__ = ["handle", "authenticate", "context", "throttle_guess", "count_failed_guess",
-           "MemberCodeExpired", "MemberNotFound"]
