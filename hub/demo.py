@@ -150,9 +150,11 @@ def seed() -> dict[str, int]:
     merchants, stores, terminals and credentials); members and the points ledger (programs,
     agreements, demo balances) refer to merchants, so their seeding steps follow here.
     """
+    from members.demo import seed_members
     from points.demo import seed_points
 
     created = {"vendors": seed_vendors()}
     created.update(seed_network())
+    created.update(seed_members())
     created.update(seed_points(Merchant.objects.get(code=ISSUER_CODE)))
     return created

@@ -12,13 +12,14 @@ from hub.models import Merchant
 from members import services
 from members.models import Consent, Member, Tier, VendorMemberLink
 
-# postal number, name, mobile, ID number, tier code
+# postal number, name, mobile, ID number, tier code. The mobiles are the ones the sandbox
+# documentation promises vendors (13800000001-13800000005, each with 100,000 postal points).
 DEMO_MEMBERS = [
-    ("JXDEMO000001", "张明", "13800001001", "360102198503150024", "standard"),
-    ("JXDEMO000002", "李芳", "13800001002", "360102199007210045", "silver"),
-    ("JXDEMO000003", "王强", "13800001003", "", "gold"),
-    ("JXDEMO000004", "刘洋", "13800001004", "", "platinum"),
-    ("JXDEMO000005", "陈静", "13800001005", "", "diamond"),
+    ("JXDEMO000001", "张明", "13800000001", "360102198503150024", "standard"),
+    ("JXDEMO000002", "李芳", "13800000002", "360102199007210045", "silver"),
+    ("JXDEMO000003", "王强", "13800000003", "", "gold"),
+    ("JXDEMO000004", "刘洋", "13800000004", "", "platinum"),
+    ("JXDEMO000005", "陈静", "13800000005", "", "diamond"),
 ]
 # postal number, merchant code, the member's card number in that merchant's software
 DEMO_LINKS = [

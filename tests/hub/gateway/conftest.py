@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,9 @@ class Till:
         return self.adapter.read_response(response.status_code, dict(response.headers), response.content, self.keys)
 
     def send(self, op: str, **fields) -> ReadResponse:
-        _, response = self.send_raw(self.command(op, **fields))
+        # Fangxiang has no nonce: identical bytes within one second are a replay. Step the clock.
+        timestamp = timezone.now() + timedelta(seconds=next(_seq) % 200) if self.code == "fangxiang" else None
+        _, response = self.send_raw(self.command(op, **fields), timestamp=timestamp)
         assert response.status_code < 500 or op == "never", response.content
         return self.read(response)
 
