@@ -20,7 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from hub.errors import DomainError, ParamError
 from members import services, vault
 from members.admin_forms import ConsentAdminForm, LinkAdminForm, MemberAdminForm, ReasonActionForm, RevealForm
-from members.models import Consent, Member, PiiRevealAudit, Tier, VendorMemberLink
+from members.models import Consent, Member, MemberCode, MemberRef, PiiRevealAudit, Tier, VendorMemberLink
 from members.validation import clean_id_number, clean_mobile
 
 PII_PARAM = "pii"
@@ -347,3 +347,30 @@ class PiiRevealAuditAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(MemberCode)
+class MemberCodeAdmin(admin.ModelAdmin):
+    """Issued dynamic codes (only their keyed digest is stored): when, until when, used where."""
+
+    list_display = ("member", "issued_at", "expires_at", "used_at", "used_by")
+    list_select_related = ("member", "used_by")
+    exclude = ("digest",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MemberRef)
+class MemberRefAdmin(MemberCodeAdmin):
+    list_display = ("ref", "merchant", "member", "created_at", "strong_until")
+    list_select_related = ("member", "merchant")
+    search_fields = ("=ref",)
+    exclude = ()

@@ -1,0 +1,60 @@
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from hub.errors import MemberCodeExpired
+from hub.models import Merchant
+from members.codes import CODE_RE, MemberCode, issue_member_code, member_for_ref, redeem_member_code, ref_for
+from tests.members.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def merchant():
+    return Merchant.objects.create(code="MC1", name="新阳光超市")
+
+
+def test_code_shape_single_use_and_expiry(merchant):
+    member = MemberFactory()
+    code, expires = issue_member_code(member=member)
+    assert CODE_RE.match(code) and len(code) == 18 and code.startswith("96")
+    assert not MemberCode.objects.filter(digest__contains=code).exists()  # only a keyed digest is stored
+    assert redeem_member_code(code=code, merchant=merchant) == member
+    with pytest.raises(MemberCodeExpired):
+        redeem_member_code(code=code, merchant=merchant)
+    late_code, expires = issue_member_code(member=member)
+    with pytest.raises(MemberCodeExpired):
+        redeem_member_code(code=late_code, merchant=merchant, now=expires + timedelta(seconds=1))
+
+
+def test_codes_are_not_predictable():
+    member = MemberFactory()
+    codes = {issue_member_code(member=member)[0] for _ in range(50)}
+    assert len(codes) == 50
+
+
+def test_refs_are_opaque_stable_and_scoped(merchant):
+    other = Merchant.objects.create(code="MC2", name="绿野菜场")
+    member = MemberFactory()
+    a, b = ref_for(member=member, merchant=merchant), ref_for(member=member, merchant=other)
+    assert a != b and a == ref_for(member=member, merchant=merchant)
+    assert member.postal_no not in a and member.mobile[-4:] not in a
+    found, strong = member_for_ref(ref=a, merchant=merchant)
+    assert found == member and not strong
+    ref_for(member=member, merchant=merchant, strong=True)
+    assert member_for_ref(ref=a, merchant=merchant)[1] is True
+    assert member_for_ref(ref=a, merchant=merchant, now=timezone.now() + timedelta(minutes=16))[1] is False
+
+
+def test_member_code_command():
+    member = MemberFactory()
+    out, err = io.StringIO(), io.StringIO()
+    call_command("member_code", "--mobile", member.mobile, stdout=out, stderr=err)
+    assert CODE_RE.match(out.getvalue().strip())
+    assert member.mobile not in err.getvalue()
+    with pytest.raises(CommandError):
+        call_command("member_code", "--mobile", "13900000000", stdout=io.StringIO(), stderr=io.StringIO())
