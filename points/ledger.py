@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from psycopg.types.json import Jsonb
 
 from points.models import Account
@@ -63,6 +63,7 @@ class Entry:
     balance_of: list | None = None
     result: dict | None = None
     refuse: dict | None = None
+    guard: dict | None = None
 
     def payload(self) -> dict:
         p: dict = {"now": iso(self.now), "txn_kind": self.txn_kind, "legs": [leg.as_json() for leg in self.legs]}
@@ -82,14 +83,36 @@ class Entry:
             p["result"] = self.result
         if self.refuse is not None:
             p["refuse"] = self.refuse
+        if self.guard is not None:
+            p["guard"] = self.guard
         return p
 
 
+class Conflict(Exception):
+    """The guarded operation changed between Python's read and the write: read again."""
+
+
 def apply(entry: Entry) -> dict:
-    """One round trip: record the operation and write its legs atomically (see ledger.sql)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT points_apply(%s)", [Jsonb(entry.payload())])
-        raw = cursor.fetchone()[0]
+    """One round trip: record the operation and write its legs atomically (see ledger.sql).
+
+    Inside an outer transaction the call runs in a savepoint, so a guard conflict leaves the
+    outer transaction usable; on its own it is a single autocommit statement.
+    """
+    payload = Jsonb(entry.payload())
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT points_apply(%s)", [payload])
+                raw = cursor.fetchone()[0]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT points_apply(%s)", [payload])
+                raw = cursor.fetchone()[0]
+    except DatabaseError as exc:
+        state = getattr(exc.__cause__, "sqlstate", None)
+        if state == "P0020":
+            raise Conflict() from exc
+        raise
     # Django registers a jsonb loader that leaves the text to JSONField; decode it here.
     return json.loads(raw) if isinstance(raw, str) else raw
 

@@ -54,6 +54,8 @@ def reverse(*, merchant, request_no: str, store=None, terminal=None, now: dateti
     if op.status != Operation.Status.REFUSED:
         if op.refunded_fen or op.refunded_points:
             raise ParamError("该交易已有退货，不能冲正；请继续使用退货")
+        if op.kind == Operation.Kind.REFUND:  # lock order: the original before the accounts
+            Operation.objects.select_for_update().filter(pk=op.original_id).first()
         _undo(op, now)
     changes = {"reversed_at": now}
     if op.status != Operation.Status.REFUSED:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from hub.errors import (
+    DomainError,
     FreezeExpired,
     NoAuth,
     OrderNotExist,
@@ -153,10 +153,12 @@ def freeze(*, merchant, store, terminal, member, points: int, request_no: str, p
                   sale_amount_fen=sale_amount_fen, strong_credential=strong_credential, fp=fp, now=now)
 
 
-def _locked_hold(merchant, request_no: str) -> Operation:
-    op = (Operation.objects.select_for_update(of=("self",)).select_related("program")
-          .filter(merchant=merchant, request_no=request_no).first())
-    if op is None or op.kind == Operation.Kind.TOMBSTONE and op.status != Operation.Status.REVERSED:
+RETRIES = 20  # each conflict means another request on the same original committed first
+
+
+def _hold(merchant, request_no: str) -> Operation:
+    op = Operation.objects.select_related("program").filter(merchant=merchant, request_no=request_no).first()
+    if op is None:
         raise OrderNotExist()
     if op.kind == Operation.Kind.TOMBSTONE or op.status == Operation.Status.REVERSED:
         raise OrderReversed()
@@ -165,86 +167,110 @@ def _locked_hold(merchant, request_no: str) -> Operation:
     return op
 
 
-@transaction.atomic
 def confirm(*, merchant, request_no: str, store=None, terminal=None, now: datetime | None = None) -> dict:
-    """确认: the held points pay the sale. An expired hold can never be confirmed."""
+    """确认: the held points pay the sale. An expired hold can never be confirmed (the write is
+    guarded on the hold being unexpired at that instant, whatever the sweep has done yet)."""
     now = now or timezone.now()
-    op = _locked_hold(merchant, request_no)
-    result = {"request_no": request_no, "points": op.points, "amount_fen": op.amount_fen}
-    if op.status == Operation.Status.CONFIRMED:
-        result["points_balance"] = ledger.spendable(member_account(AVAILABLE, op.program_id, op.member_id), now)
+    for _ in range(RETRIES):
+        op = _hold(merchant, request_no)
+        result = {"request_no": request_no, "points": op.points, "amount_fen": op.amount_fen}
+        if op.status == Operation.Status.CONFIRMED:
+            result["points_balance"] = ledger.spendable(member_account(AVAILABLE, op.program_id, op.member_id), now)
+            return result
+        if op.status == Operation.Status.RELEASED or now >= op.hold_expires_at:
+            raise FreezeExpired()
+        agreement, _ = agreement_for(merchant, op.program)
+        try:
+            res = ledger.apply(Entry(
+                now=now, txn_kind="confirm", op_id=op.pk,
+                guard={"op": op.pk, "status": "frozen", "unexpired": True, "new_status": "confirmed"},
+                legs=[Posting(member_account(HELD, op.program_id, op.member_id), -op.points),
+                      Posting(party_account(MERCHANT_REDEEMED, op.program_id, merchant.pk), op.points)],
+                clearing=_redemption_clearing(agreement, merchant, op.program, op.points, op.amount_fen),
+                balance_of=member_account(AVAILABLE, op.program_id, op.member_id),
+            ))
+        except ledger.Conflict:
+            continue  # released or confirmed meanwhile: read again
+        result["points_balance"] = res["points_balance"]
         return result
-    if op.status == Operation.Status.RELEASED or now >= op.hold_expires_at:
-        raise FreezeExpired()
-    agreement, _ = agreement_for(merchant, op.program)
-    res = ledger.apply(Entry(
-        now=now, txn_kind="confirm", op_id=op.pk,
-        legs=[Posting(member_account(HELD, op.program_id, op.member_id), -op.points),
-              Posting(party_account(MERCHANT_REDEEMED, op.program_id, merchant.pk), op.points)],
-        clearing=_redemption_clearing(agreement, merchant, op.program, op.points, op.amount_fen),
-        balance_of=member_account(AVAILABLE, op.program_id, op.member_id),
-    ))
-    Operation.objects.filter(pk=op.pk).update(status=Operation.Status.CONFIRMED)
-    result["points_balance"] = res["points_balance"]
-    return result
+    raise FreezeExpired()
 
 
-def release_hold(op: Operation, now: datetime) -> int:
-    """Give a hold's points back to the lots they came from (caller holds the op's lock)."""
-    res = ledger.apply(Entry(
-        now=now, txn_kind="release", op_id=op.pk,
-        legs=[Posting(member_account(HELD, op.program_id, op.member_id), -op.points),
-              Posting(member_account(AVAILABLE, op.program_id, op.member_id), op.points,
-                      {"restore": {"operation": op.pk, "grace_days": op.program.restore_grace_days}})],
-        balance_of=member_account(AVAILABLE, op.program_id, op.member_id),
-    ))
-    Operation.objects.filter(pk=op.pk).update(status=Operation.Status.RELEASED)
+def release_hold(op: Operation, now: datetime) -> int | None:
+    """Give a frozen hold's points back to the lots they came from; None if it was confirmed or
+    released meanwhile (the write is guarded on the hold still being frozen)."""
+    try:
+        res = ledger.apply(Entry(
+            now=now, txn_kind="release", op_id=op.pk,
+            guard={"op": op.pk, "status": "frozen", "new_status": "released"},
+            legs=[Posting(member_account(HELD, op.program_id, op.member_id), -op.points),
+                  Posting(member_account(AVAILABLE, op.program_id, op.member_id), op.points,
+                          {"restore": {"operation": op.pk, "grace_days": op.program.restore_grace_days}})],
+            balance_of=member_account(AVAILABLE, op.program_id, op.member_id),
+        ))
+    except ledger.Conflict:
+        return None
     return res["points_balance"]
 
 
-@transaction.atomic
 def unfreeze(*, merchant, request_no: str, store=None, terminal=None, now: datetime | None = None) -> dict:
     """解冻: release a hold now (idempotent)."""
     now = now or timezone.now()
-    op = _locked_hold(merchant, request_no)
-    if op.status == Operation.Status.CONFIRMED:
-        raise ParamError("冻结已确认，不能解冻；请使用退货")
-    if op.status == Operation.Status.RELEASED:
-        balance = ledger.spendable(member_account(AVAILABLE, op.program_id, op.member_id), now)
-    else:
-        balance = release_hold(op, now)
-    return {"request_no": request_no, "status": "UNFROZEN", "points_balance": balance}
+    for _ in range(RETRIES):
+        op = _hold(merchant, request_no)
+        if op.status == Operation.Status.CONFIRMED:
+            raise ParamError("冻结已确认，不能解冻；请使用退货")
+        balance = release_hold(op, now) if op.status == Operation.Status.FROZEN else None
+        if balance is None and op.status == Operation.Status.FROZEN:
+            continue  # changed meanwhile: read again
+        if balance is None:
+            balance = ledger.spendable(member_account(AVAILABLE, op.program_id, op.member_id), now)
+        return {"request_no": request_no, "status": "UNFROZEN", "points_balance": balance}
+    raise ParamError("冻结状态正在变化，请重试")
 
 
-@transaction.atomic
 def refund(*, merchant, store, terminal, refund_no: str, original_request_no: str, amount_fen: int,
            points: int | None = None, fp: str | None = None, now: datetime | None = None) -> dict:
     """退货: a full or partial return of an earlier sale (earn) or payment (redeem/confirmed freeze).
 
     Earned points are clawed back and redeemed points given back in proportion to the refunded
     amount (cumulatively, so partial refunds add up exactly to a full one); for a payment the
-    till may name the points to give back instead. Never more than the original.
+    till may name the points to give back instead. Never more than the original. One write,
+    guarded on the original's refunded totals as read; a concurrent refund means read again.
     """
     now = now or timezone.now()
     check_fen(amount_fen, name="退货金额")
     if points is not None:
         check_points(points, name="退回积分")
     fp = fp or fingerprint("refund", original=original_request_no, amount_fen=amount_fen, points=points)
-    original = (Operation.objects.select_for_update(of=("self",)).select_related("program", "member")
+    for _ in range(RETRIES):
+        try:
+            entry, original, moved = _refund_entry(merchant, store, terminal, refund_no, original_request_no,
+                                                   amount_fen, points, fp, now)
+        except DomainError:
+            previous = Operation.objects.filter(merchant=merchant, request_no=refund_no).first()
+            if previous is not None:  # a replay: answer as the first time, whatever happened since
+                return outcome({"replay": True, "op_id": previous.pk, "kind": previous.kind,
+                                "status": previous.status, "fingerprint": previous.fingerprint,
+                                "error_code": previous.error_code, "result": previous.result}, fp=fp, kind="refund")
+            raise
+        try:
+            return outcome(ledger.apply(entry), fp=fp, kind="refund")
+        except ledger.Conflict:
+            continue
+    raise DomainError("退货处理冲突，请使用相同参数重试", code="SYSTEM_ERROR")
+
+
+def _refund_entry(merchant, store, terminal, refund_no, original_request_no, amount_fen, points, fp, now):
+    original = (Operation.objects.select_related("program", "member")
                 .filter(merchant=merchant, request_no=original_request_no).first())
-    if original is None or original.kind in (Operation.Kind.TOMBSTONE, Operation.Kind.REFUND, Operation.Kind.CONVERT):
+    if original is None or original.kind in (Operation.Kind.TOMBSTONE, Operation.Kind.REFUND, Operation.Kind.CONVERT,
+                                             Operation.Kind.GRANT):
         raise OrderNotExist("原交易不存在")
     if original.status == Operation.Status.REVERSED:
         raise OrderReversed()
-    previous = Operation.objects.filter(merchant=merchant, request_no=refund_no).first()
-    if previous is not None:  # a replay: answer as the first time, whatever happened since
-        return outcome({"replay": True, "op_id": previous.pk, "kind": previous.kind, "status": previous.status,
-                        "fingerprint": previous.fingerprint, "error_code": previous.error_code,
-                        "result": previous.result}, fp=fp, kind="refund")
     if original.status not in (Operation.Status.SUCCESS, Operation.Status.CONFIRMED):
         raise OrderNotExist("原交易未成功，不能退货")
-    if original.kind not in (Operation.Kind.EARN, Operation.Kind.REDEEM, Operation.Kind.FREEZE):
-        raise OrderNotExist("原交易不能退货")
     if amount_fen > original.amount_fen - original.refunded_fen:
         raise RefundExceedsOriginal(f"可退金额 {original.amount_fen - original.refunded_fen} 分")
 
@@ -268,6 +294,8 @@ def refund(*, merchant, store, terminal, refund_no: str, original_request_no: st
         op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=program,
                   request_no=refund_no, kind="refund", status="success", fp=fp, now=now, points=moved,
                   amount_fen=amount_fen, original_id=original.pk),
+        guard={"op": original.pk, "status": original.status, "refunded_fen": original.refunded_fen,
+               "refunded_points": original.refunded_points, "add_fen": amount_fen, "add_points": moved},
         balance_of=member_account(AVAILABLE, program.pk, member.pk),
     )
     clawed = returned = 0
@@ -286,10 +314,7 @@ def refund(*, merchant, store, terminal, refund_no: str, original_request_no: st
         entry.clearing = _proportional_clearing(original, original.refunded_points, original.refunded_points + moved)
     entry.result = {"refund_no": refund_no, "request_no": original_request_no, "points_clawed_back": clawed,
                     "points_returned": returned, "amount_fen": amount_fen}
-    result = outcome(ledger.apply(entry), fp=fp, kind="refund")
-    Operation.objects.filter(pk=original.pk).update(
-        refunded_fen=F("refunded_fen") + amount_fen, refunded_points=F("refunded_points") + moved)
-    return result
+    return entry, original, moved
 
 
 def _clawback_legs(original: Operation, points: int) -> list[Posting]:

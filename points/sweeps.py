@@ -47,20 +47,20 @@ def mature_pending(*, now: datetime | None = None, batch_size: int = BATCH) -> i
 
 
 def release_expired_holds(*, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Release holds not confirmed within 15 minutes (a hold a till is confirming is skipped)."""
+    """Release holds not confirmed within 15 minutes. Each release is guarded on the hold still
+    being frozen, so a confirm racing the sweep wins or loses cleanly (never both)."""
     now = now or timezone.now()
-    released = 0
+    released, last_id = 0, 0
     while True:
-        with transaction.atomic():
-            holds = list(Operation.objects.select_for_update(skip_locked=True, of=("self",)).select_related("program")
-                         .filter(status=Operation.Status.FROZEN, hold_expires_at__lte=now)
-                         .order_by("hold_expires_at", "id")[:batch_size])
-            for op in holds:
-                release_hold(op, now)
-        released += len(holds)
+        holds = list(Operation.objects.select_related("program")
+                     .filter(status=Operation.Status.FROZEN, hold_expires_at__lte=now, id__gt=last_id)
+                     .order_by("id")[:batch_size])
+        for op in holds:
+            released += release_hold(op, now) is not None
         if len(holds) < batch_size:
             logger.info("released %d expired holds", released)
             return released
+        last_id = holds[-1].id
 
 
 def rollup_counterparties(*, business_day: date | None = None, now: datetime | None = None) -> int:

@@ -1,8 +1,6 @@
-from pathlib import Path
-
 from django.db import migrations
 
-SQL = (Path(__file__).resolve().parent.parent / "sql" / "ledger.sql").read_text()
+from points.migrations._sql import LEDGER_SQL as SQL
 
 DROP = """
 DROP FUNCTION IF EXISTS points_mature_batch(timestamptz, int);

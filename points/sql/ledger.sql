@@ -97,6 +97,7 @@ $$;
 --          business_date}            -- inserted unless "op_id" is given
 --   "op_id": id,                     -- act for an operation the caller already holds (locked)
 --   "refuse": {"code", "message"},   -- record a refusal decided in Python, write nothing else
+--   "guard": {op, status, refunded_fen, refunded_points, unexpired, add_fen, add_points, new_status},
 --   "txn_kind": "earn" | ...,
 --   "legs": [{"account": [kind, program, member, party], "amount": n,
 --             "take": true | "take_lot": lot_id | "new_lot": {expires_at, matures_at}
@@ -169,7 +170,11 @@ BEGIN
         RETURN jsonb_build_object('op_id', v_op, 'error_code', p->'refuse'->>'code');
     END IF;
 
-    -- 2. Resolve the accounts and lock the members' own, always in id order.
+    -- 2. Lock order, everywhere: the operation acted on, then the members' accounts in id
+    --    order, then their lots. Resolve the accounts and take the locks.
+    IF p ? 'guard' THEN
+        PERFORM 1 FROM points_operation WHERE id = (p->'guard'->>'op')::bigint FOR UPDATE;
+    END IF;
     FOR i IN 0 .. coalesce(jsonb_array_length(p->'legs'), 0) - 1 LOOP
         v_leg := p->'legs'->i;
         v_kind := (v_leg->'account'->>0)::int;
@@ -184,6 +189,25 @@ BEGIN
     PERFORM 1 FROM points_account WHERE id = ANY (v_member_accounts) ORDER BY id FOR UPDATE;
 
     BEGIN
+        -- 2b. Optimistic guard on the operation this one acts on (a refund's original, a hold being
+        --     confirmed or released): it must still be as Python read it. The UPDATE locks that row,
+        --     so concurrent actions on one original are serialised; a loser raises P0020 and the
+        --     whole call rolls back for Python to read again and retry.
+        IF p ? 'guard' THEN
+            UPDATE points_operation
+               SET refunded_fen = refunded_fen + coalesce((p->'guard'->>'add_fen')::bigint, 0),
+                   refunded_points = refunded_points + coalesce((p->'guard'->>'add_points')::bigint, 0),
+                   status = coalesce(p->'guard'->>'new_status', status)
+             WHERE id = (p->'guard'->>'op')::bigint
+               AND status = p->'guard'->>'status'
+               AND refunded_fen = coalesce((p->'guard'->>'refunded_fen')::bigint, refunded_fen)
+               AND refunded_points = coalesce((p->'guard'->>'refunded_points')::bigint, refunded_points)
+               AND (NOT coalesce((p->'guard'->>'unexpired')::boolean, false) OR hold_expires_at > v_now);
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'operation % changed meanwhile', p->'guard'->>'op' USING ERRCODE = 'P0020';
+            END IF;
+        END IF;
+
         -- 3. Limits that depend on other operations are checked under the member's lock.
         IF p ? 'daily_cap' THEN
             SELECT coalesce(sum(points - refunded_points), 0) INTO v_used FROM points_operation

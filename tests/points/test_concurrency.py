@@ -150,3 +150,19 @@ def test_sweeps_concurrent_with_till_traffic():
     for m in members[:6]:
         assert selectors.balances(m, world.postal)["available"] in (0, 50)
     assert check_ledger() == {}
+
+
+def test_concurrent_partial_refunds_never_exceed_the_original():
+    world = build_world()
+    m = world.member()
+    world.earn(m, 100000)
+    world.redeem(m, 500, "PAY")  # 5.00 yuan of points
+    results = race(10, lambda i: world.refund("PAY", 100, f"T{i}"))
+    wins = [r for r in results if isinstance(r, dict)]
+    assert len(wins) == 5, results
+    assert {e.code for e in results if isinstance(e, DomainError)} == {"REFUND_EXCEEDS_ORIGINAL"}
+    assert sum(w["points_returned"] for w in wins) == 500
+    op = Operation.objects.get(request_no="PAY")
+    assert (op.refunded_fen, op.refunded_points) == (500, 500)
+    assert selectors.balances(m, world.postal)["available"] == 1000
+    assert check_ledger() == {}
