@@ -7,7 +7,13 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from hub.clearing import services
-from hub.clearing.models import ClearingBatch, ClearingBatchItem, ClearingLine, ClearingPosition, SettlementInstruction
+from hub.clearing.models import (
+    ClearingBatch,
+    ClearingBatchItem,
+    ClearingLine,
+    ClearingPosition,
+    SettlementInstruction,
+)
 from hub.errors import NoAuth, ParamError
 from points import services as points_services
 from points.models import ClearingItem

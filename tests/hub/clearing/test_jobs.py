@@ -12,7 +12,6 @@ from django_celery_beat.models import PeriodicTask
 
 from hub import tasks as hub_tasks
 from hub.celery import app
-from hub.clearing.jobs import run_ledger_check
 from hub.clearing.models import ClearingBatch, ClearingDocument, LedgerCheckRun
 from points import services
 from points import tasks as points_tasks

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from hub.clearing.models import ReconciliationDifference, ReconciliationRow, ReconciliationRun
-from hub.clearing.reconciliation import record_day_end, reconcile_file, resolve_difference
+from hub.clearing.reconciliation import reconcile_file, record_day_end, resolve_difference
 from hub.errors import NoAuth, ParamError
 from hub.gateway.canonical import DayEndTotals
 from hub.models import Store, Terminal
