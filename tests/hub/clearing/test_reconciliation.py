@@ -176,3 +176,18 @@ def test_a_person_resolves_a_difference(shop_day):
     assert done.resolved_at is not None
     with pytest.raises(ParamError, match="已处理"):
         resolve_difference(difference=difference, user=make_user("运营"), note="again")
+
+
+def test_management_command(shop_day, tmp_path):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "rj.csv"
+    path.write_bytes(FILE.encode("gbk"))
+    out = StringIO()
+    call_command("reconcile_file", shop_day.shop.code, "2026-03-02", str(path), "--encoding", "gbk", stdout=out)
+    text = out.getvalue()
+    assert "10 行，差异 6 条" in text and "中心无此交易\tX1" in text
+    with pytest.raises(CommandError, match="不存在"):
+        call_command("reconcile_file", "NOPE", "2026-03-02", str(path))
