@@ -130,6 +130,45 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Clearing hub till API",
     "VERSION": "1.0.0",
+    "DESCRIPTION": """The hub's native till API for cashier software, at `/api/v1/till/`: JSON in UTF-8 \
+(bodies up to 64 KiB, batch 512 KiB), money in integer fen, points integers, times RFC 3339 with offset \
+(business times are Asia/Shanghai). Fields are strict: unknown fields, floats, booleans or numeric strings \
+where an integer is due are refused with `PARAM_ERROR` and a Chinese message naming the field.
+
+## Signing
+
+Every request carries
+
+    Authorization: HUB-HMAC-SHA256 app_key="…",timestamp="<unix seconds>",nonce="…",signature="…"
+
+    signature = Base64(HMAC-SHA256(secret,
+        METHOD + "\\n" + PATH_WITH_QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" + BODY + "\\n"))
+
+`PATH_WITH_QUERY` is the request target as sent (e.g. `/api/v1/till/trades/HUB1`), `BODY` the exact bytes \
+sent (empty for GET). The timestamp must be within 300 seconds of the hub's clock (`TIMESTAMP_EXPIRED`); a \
+nonce (8 to 64 of `A-Z a-z 0-9 _ -`) is single-use per app key for 15 minutes (`NONCE_REUSED`).
+
+Answers to authenticated requests are signed with the same secret: headers `Hub-Timestamp`, `Hub-Nonce` and \
+`Hub-Signature` = Base64(HMAC-SHA256(secret, TIMESTAMP + "\\n" + NONCE + "\\n" + BODY + "\\n")). \
+A request that could not be authenticated gets an unsigned answer.
+
+## Answers
+
+`{"code": "SUCCESS" | error code, "message": Chinese text for the cashier, "data": {…}}`, HTTP 200 on \
+success, otherwise the status of the code below. A request number is unique per merchant: the same number \
+with the same content returns the first answer, with other content `IDEMPOTENCY_KEY_REUSED`. No answer, a 5xx \
+or an unsigned 200 means the outcome is unknown: query or reverse, never assume failure.""",
+    "TAGS": [{"name": "till", "description": "Till operations (signed with HUB-HMAC-SHA256)."}],
+    "APPEND_COMPONENTS": {"securitySchemes": {"HubHmac": {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": 'HUB-HMAC-SHA256 app_key="…",timestamp="…",nonce="…",signature="…" (see Signing above).',
+    }}},
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"SuccessCodeEnum": "hub.api.serializers.SUCCESS_CODE",
+                            "ErrorCodeEnum": "hub.api.serializers.ERROR_CODES",
+                            "ResultCodeEnum": "hub.api.serializers.RESULT_CODES"},
+    "PREPROCESSING_HOOKS": ["hub.api.schema.only_public_addresses"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hub.api.schema.append_reference"],
 }
 
 # The till dialects the gateway speaks (hub.gateway.registry): code -> adapter class.
@@ -138,6 +177,7 @@ HUB_TILL_ADAPTERS = {
     "kemai": "hub.vendors.kemai.adapter.KemaiAdapter",
     "sixun": "hub.vendors.sixun.adapter.SixunAdapter",
     "fangxiang": "hub.vendors.fangxiang.adapter.FangxiangAdapter",
+    "native": "hub.vendors.native.adapter.NativeAdapter",
 }
 GATEWAY_RATE_LIMIT_PER_MINUTE = int(os.environ.get("GATEWAY_RATE_LIMIT_PER_MINUTE", "6000"))
 # PEM of the hub's RSA key that signs Fangxiang responses (generated under .run/ when DEBUG).

@@ -21,7 +21,8 @@ from hub.gateway.canonical import TillCommand
 from points.common import clear_caches
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures" / "fangxiang"
-MEMBER_FIELD = {"zhibaiwei": "VipNo", "kemai": "member_id", "sixun": "member_id", "fangxiang": "member_id"}
+MEMBER_FIELD = {"zhibaiwei": "VipNo", "kemai": "member_id", "sixun": "member_id", "fangxiang": "member_id",
+                "native": "member_ref"}
 _seq = itertools.count(1)
 
 

@@ -11,7 +11,7 @@ from points import selectors
 from points.models import Operation, Program
 from tests.hub.gateway.conftest import MEMBER_FIELD, unique
 
-VENDORS = ["zhibaiwei", "kemai", "sixun", "fangxiang"]
+VENDORS = ["zhibaiwei", "kemai", "sixun", "fangxiang", "native"]
 
 
 def available(mobile: str) -> int:

@@ -1,0 +1,1 @@
+"""The hub's HTTP API surface for integrators: the native till API's views and its OpenAPI schema."""

@@ -1,0 +1,128 @@
+"""Batch upload (store-and-forward): up to 1,000 queued earn/refund/reverse records in one call.
+
+The batch is one authenticated call; each item is one canonical command run through the same
+``hub.gateway.dispatch.dispatch`` as a single call, so each is idempotent by its own request
+number and a resent batch answers every item as the first time. One item's refusal (a bad field
+included) is that item's result only; the others still run, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from hub.errors import DomainError, ParamError, SystemError_
+from hub.gateway import canonical
+from hub.gateway.canonical import TillCommand
+from hub.vendors.native.endpoints import ENDPOINTS, build_body, rfc3339
+from hub.vendors.native.fields import Fields
+
+logger = logging.getLogger("hub.gateway")
+
+MAX_ITEMS = 1000
+ITEM_OPS = ("earn", "refund", "reverse")
+# The fields an item of each kind may carry (besides "op"); all others are refused.
+ITEM_FIELDS = {
+    "earn": ("request_no", "member", "amount_fen", "business_time"),
+    "refund": ("request_no", "original_request_no", "amount_fen", "points", "business_time"),
+    "reverse": ("request_no", "business_time"),
+}
+ALL_ITEM_FIELDS = ("op", "request_no", "member", "amount_fen", "original_request_no", "points", "business_time")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One queued record: its command, or the refusal of its shape (then ``command`` is None)."""
+
+    request_no: str
+    command: TillCommand | None = None
+    error: DomainError | None = None
+
+
+def _item(raw, index: int, site: dict) -> BatchItem:
+    where = f"items[{index}]."
+    request_no = raw.get("request_no") if isinstance(raw, dict) else None
+    request_no = request_no if isinstance(request_no, str) and len(request_no) <= 64 else ""
+    try:
+        f = Fields(raw, allowed=ALL_ITEM_FIELDS, where=where)
+        op = f.text("op", max_len=16)
+        if op not in ITEM_OPS:
+            raise ParamError(f"参数格式错误：{where}op（应为 earn、refund 或 reverse）")
+        f = Fields(raw, allowed=("op", *ITEM_FIELDS[op]), where=where)
+        number = f.code("request_no")
+        # earn: points are computed at and dated by the original time. refund/reverse: required so
+        # queued records are uniform; the ledger dates them when the hub processes them.
+        when = f.time("business_time")
+        if op == "earn":
+            command = TillCommand(op=op, **site, request_no=number, member=f.text("member"),
+                                  amount_fen=f.fen("amount_fen"), business_time=when)
+        elif op == "refund":
+            command = TillCommand(op=op, **site, request_no=number, original_request_no=f.code("original_request_no"),
+                                  amount_fen=f.fen("amount_fen"), points=f.integer("points", required=False),
+                                  business_time=when)
+        else:  # reverse: the item's request number is the one to undo
+            command = TillCommand(op=op, **site, original_request_no=number, business_time=when)
+    except ParamError as exc:
+        return BatchItem(request_no=request_no, error=exc)
+    return BatchItem(request_no=number, command=command)
+
+
+def parse_batch(data: dict) -> TillCommand:
+    """The batch body as one command with op "batch"; the items ride in ``extra["items"]``."""
+    if "batch" not in canonical.OPS:
+        raise ParamError("不支持的操作：batch")
+    f = Fields(data, allowed=ENDPOINTS["batch"].fields)
+    site = f.site(required=True)
+    items = data.get("items")
+    if items is None:
+        raise ParamError("缺少参数：items")
+    if not isinstance(items, list):
+        raise ParamError("参数类型错误：items（应为数组）")
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise ParamError(f"参数超出范围：items（1 至 {MAX_ITEMS} 条）")
+    return TillCommand(op="batch", **site, extra={"items": [_item(raw, i, site) for i, raw in enumerate(items)]})
+
+
+def run_batch(credential, command: TillCommand, place) -> dict:
+    """Run each item through the gateway's dispatch; ``{"items": [...]}`` in the items' order.
+
+    Each entry is ``{"request_no", "op", "code", "message", "data"}``: ``data`` is the canonical
+    result on success, the error's detail otherwise.
+    """
+    from hub.gateway.dispatch import dispatch
+
+    results = []
+    for item in command.extra["items"]:
+        op = item.command.op if item.command is not None else ""
+        outcome: dict | DomainError
+        if item.error is not None:
+            outcome = item.error
+        else:
+            try:
+                outcome = dispatch(credential, item.command, place)
+            except DomainError as exc:
+                outcome = exc
+            except Exception:  # noqa: BLE001 - one item's failure must not hide the others' results
+                logger.exception("batch item %s: unexpected error", item.request_no)
+                outcome = SystemError_()
+        if isinstance(outcome, DomainError):
+            results.append({"request_no": item.request_no, "op": op, "code": outcome.code,
+                            "message": outcome.message, "data": dict(outcome.detail)})
+        else:
+            results.append({"request_no": item.request_no, "op": op, "code": "SUCCESS", "message": "成功",
+                            "data": outcome})
+    return {"items": results}
+
+
+def build_items(items: list[TillCommand]) -> list[dict]:
+    """The till's side: queued commands (earn/refund/reverse) as batch items."""
+    built = []
+    for c in items:
+        when = {"business_time": rfc3339(c.business_time)} if c.business_time else {}
+        if c.op == "reverse":
+            built.append({"op": "reverse", "request_no": c.original_request_no, **when})
+            continue
+        body = build_body(c) or {}
+        fields = {k: body[k] for k in ITEM_FIELDS[c.op] if k in body}
+        built.append({"op": c.op, **fields, **when})
+    return built

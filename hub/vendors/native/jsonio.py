@@ -1,0 +1,63 @@
+"""Strict JSON in, compact JSON out, and the size-checked request body.
+
+Numbers with a fraction or exponent decode to ``Decimal`` (never ``float``) and are then refused
+by the field readers, which take only JSON integers. NaN/Infinity, duplicate keys, invalid UTF-8
+and absurd nesting are refused as PARAM_ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from django.core.exceptions import RequestDataTooBig
+
+from hub.errors import ParamError
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"non-finite number {name}")
+
+
+def _object_without_duplicates(pairs: list) -> dict:
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def loads_object(raw: bytes, *, what: str = "请求体") -> dict:
+    """Decode a JSON object; ``what`` names it in the Chinese error message."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParamError(f"{what}不是有效的 UTF-8 编码") from None
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant,
+                           object_pairs_hook=_object_without_duplicates)
+    except (ValueError, RecursionError):
+        raise ParamError(f"{what}不是有效的 JSON") from None
+    if not isinstance(value, dict):
+        raise ParamError(f"{what}应为 JSON 对象")
+    return value
+
+
+def dumps_compact(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def read_body(request, *, limit: int) -> bytes:
+    """The exact body bytes, refused above ``limit`` (before reading them when the length is declared)."""
+    too_big = ParamError(f"请求体过大（上限 {limit // 1024} KiB）")
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > limit:
+        raise too_big
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_big from None
+    if len(body) > limit:
+        raise too_big
+    return body
