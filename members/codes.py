@@ -130,10 +130,16 @@ def ref_for(*, member, merchant, strong: bool = False, now: datetime | None = No
     return ref.ref
 
 
-def member_for_ref(*, ref: str, merchant, now: datetime | None = None):
-    """(member, strong) for an opaque id issued at this merchant."""
+def member_for_ref(*, ref: str, merchant, now: datetime | None = None, with_pii: bool = False):
+    """(member, strong) for an opaque id issued at this merchant: one query on the till's hot
+    path (member and tier loaded together; the encrypted name and mobile only when asked)."""
     now = now or timezone.now()
-    row = MemberRef.objects.filter(merchant=merchant, ref=ref).select_related("member__tier").first()
-    if row is None:
+    from members.selectors import load_members
+
+    found = load_members(
+        "JOIN members_memberref r ON r.member_id = m.id WHERE r.merchant_id = %s AND r.ref = %s",
+        [merchant.pk, ref], extra="r.strong_until", with_pii=with_pii)
+    if not found:
         raise MemberNotFound()
-    return row.member, bool(row.strong_until and row.strong_until > now)
+    member, strong_until = found[0]
+    return member, bool(strong_until and strong_until > now)

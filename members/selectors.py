@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
 from hub.errors import MemberNotFound, ParamError
 from members import vault
-from members.models import Member, VendorMemberLink
+from members.models import Member, Tier, VendorMemberLink
 from members.validation import (
     EXTERNAL_ID_TAKEN,
     MEMBER_ALREADY_LINKED,
@@ -74,3 +76,31 @@ def link_conflict(*, member: Member, merchant, external_id: str) -> str | None:
         return None if same_card.member_id == member.pk else EXTERNAL_ID_TAKEN
     others = VendorMemberLink.objects.filter(merchant=merchant, member=member, unlinked_at__isnull=True)
     return MEMBER_ALREADY_LINKED if others.exists() else None
+
+
+_PII = ("name", "mobile", "id_number")
+
+
+def load_members(where: str, params: list, *, extra: str | None = None, with_pii: bool = False) -> list:
+    """Members with their tier in one raw query (the till's hot path cannot afford the ORM's
+    query building). ``where`` follows ``FROM members_member m JOIN members_tier t``; with
+    ``extra`` each item is (member, extra value). Encrypted fields are decrypted only when
+    ``with_pii``; otherwise they are deferred and load on first access like any deferred field.
+    """
+    fields = [f for f in Member._meta.concrete_fields if with_pii or f.name not in _PII]
+    tier_fields = list(Tier._meta.concrete_fields)
+    columns = [f"m.{f.column}" for f in fields] + [f"t.{f.column}" for f in tier_fields]
+    if extra:
+        columns.append(extra)
+    sql = f"SELECT {', '.join(columns)} FROM members_member m JOIN members_tier t ON t.id = m.tier_id {where}"
+    out = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for row in rows:
+        values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+                  for f, v in zip(fields, row, strict=False)]
+        member = Member.from_db("default", [f.attname for f in fields], values)
+        member.tier = Tier.from_db("default", [f.attname for f in tier_fields], row[len(fields):len(fields) + len(tier_fields)])
+        out.append((member, row[-1]) if extra else member)
+    return out

@@ -25,7 +25,7 @@ def command_fingerprint(command: TillCommand) -> str:
                        terminal=command.terminal_code)
 
 
-def resolve_member(credential, command: TillCommand, terminal, *, now) -> tuple[Member, bool]:
+def resolve_member(credential, command: TillCommand, terminal, *, now, with_pii: bool = False) -> tuple[Member, bool]:
     """(member, strong): a dynamic code is strong; an opaque id is strong for a while after the
     member showed a code at this merchant; a mobile or a store card number is weak."""
     from hub.gateway.service import count_failed_guess, throttle_guess
@@ -43,7 +43,7 @@ def resolve_member(credential, command: TillCommand, terminal, *, now) -> tuple[
             raise
         strong = True
     elif codes.REF_RE.match(raw):
-        member, strong = codes.member_for_ref(ref=raw, merchant=merchant, now=now)
+        member, strong = codes.member_for_ref(ref=raw, merchant=merchant, now=now, with_pii=with_pii)
     elif codes.MOBILE_RE.match(raw):
         member, strong = find_member(mobile=raw), False
     else:
@@ -73,9 +73,11 @@ def dispatch(credential, command: TillCommand, place) -> dict:
     target = command.original_request_no or command.request_no
 
     if op == "identify":
-        member, strong = resolve_member(credential, command, terminal, now=now)
+        member, strong = resolve_member(credential, command, terminal, now=now, with_pii=True)
         summary = selectors.identify(merchant=merchant, member=member, store=store, terminal=terminal, now=now)
-        return {"member_ref": codes.ref_for(member=member, merchant=merchant, strong=strong, now=now), **summary}
+        raw = command.member.strip()
+        ref = raw if codes.REF_RE.match(raw) else codes.ref_for(member=member, merchant=merchant, strong=strong, now=now)
+        return {"member_ref": ref, **summary}
     if op in ("earn", "redeem", "freeze"):
         if not command.request_no:
             raise ParamError("缺少请求单号")

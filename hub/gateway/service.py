@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -35,7 +35,7 @@ from hub.errors import (
 from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys, ParsedCall
 from hub.gateway.canonical import TillCommand
 from hub.gateway.dispatch import dispatch
-from hub.models import Credential, Store, Terminal, TillCall
+from hub.models import Credential, Store, Terminal
 
 logger = logging.getLogger("hub.gateway")
 
@@ -50,7 +50,7 @@ def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
     call: ParsedCall | None = None
     keys: CredentialKeys | None = None
     credential: Credential | None = None
-    record: TillCall | None = None
+    record: int | None = None
     try:
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
@@ -75,9 +75,30 @@ def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
 
 # ---- authentication ---------------------------------------------------------------------------
 
+_credentials: dict[str, tuple[float, Credential]] = {}
+CREDENTIAL_TTL = 10.0  # seconds a worker keeps a looked-up credential: a revocation bites within it
+
+
+def clear_caches() -> None:
+    _credentials.clear()
+    _stores.clear()
+
+
+def _credential(app_key) -> Credential:
+    cached = _credentials.get(app_key) if isinstance(app_key, str) else None
+    if cached and time.monotonic() - cached[0] < CREDENTIAL_TTL:
+        credential = cached[1]
+        if credential.is_sandbox and not settings.DEBUG:  # settings may change under tests
+            raise NoAuth("沙箱凭证只能在测试环境使用")
+        return credential
+    credential = credentials.credential_for_app_key(app_key)
+    _credentials[app_key] = (time.monotonic(), credential)
+    return credential
+
+
 def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None) -> tuple[Credential, CredentialKeys]:
     now = now or timezone.now()
-    credential = credentials.credential_for_app_key(call.app_key)
+    credential = _credential(call.app_key)
     if credential.vendor.code != adapter.code:
         raise NoAuth("该凭证不属于此接口")
     secrets = credentials.active_secrets(credential, now)
@@ -105,30 +126,38 @@ def _rate_limit(credential: Credential) -> None:
         cache.set(key, 1, 120)
 
 
-def _record_start(credential: Credential, adapter, call: ParsedCall) -> TillCall:
+def _record_start(credential: Credential, adapter, call: ParsedCall) -> int:
     """The call's row doubles as the nonce store: (credential, nonce) is unique."""
-    try:
-        with transaction.atomic():
-            return TillCall.objects.create(
-                credential=credential, merchant_id=credential.merchant_id, vendor=adapter.code, nonce=call.nonce,
-                op=call.command.op, request_no=call.command.request_no or call.command.original_request_no,
-                received_at=timezone.now())
-    except IntegrityError:
-        raise NonceReused() from None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code, received_at)
+               VALUES (%s, %s, %s, %s, %s, %s, '', now())
+               ON CONFLICT DO NOTHING RETURNING id""",
+            [credential.pk, credential.merchant_id, adapter.code, call.nonce, call.command.op,
+             (call.command.request_no or call.command.original_request_no)[:64]])
+        row = cursor.fetchone()
+    if row is None:
+        raise NonceReused()
+    return row[0]
 
 
-def _record_end(record, credential, adapter, call, outcome, started) -> None:
+def _record_end(record: int | None, credential, adapter, call, outcome, started) -> None:
     code = outcome.code if isinstance(outcome, DomainError) else "SUCCESS"
     duration_ms = int((time.perf_counter() - started) * 1000)
     try:
-        if record is not None:
-            TillCall.objects.filter(pk=record.pk).update(code=code, duration_ms=duration_ms)
-        elif code not in ("NONCE_REUSED",):
-            TillCall.objects.create(
-                credential=credential, merchant_id=credential.merchant_id if credential else None,
-                vendor=adapter.code, nonce="", op=call.command.op if call else "",
-                request_no=(call.command.request_no or call.command.original_request_no) if call else "",
-                received_at=timezone.now(), code=code, duration_ms=duration_ms)
+        with connection.cursor() as cursor:
+            if record is not None:
+                cursor.execute("UPDATE hub_tillcall SET code = %s, duration_ms = %s WHERE id = %s",
+                               [code, duration_ms, record])
+            elif code != "NONCE_REUSED":  # refused before it could be recorded: record the refusal
+                cursor.execute(
+                    """INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code,
+                                                 duration_ms, received_at)
+                       VALUES (%s, %s, %s, '', %s, %s, %s, %s, now())""",
+                    [credential.pk if credential else None, credential.merchant_id if credential else None,
+                     adapter.code, call.command.op if call else "",
+                     ((call.command.request_no or call.command.original_request_no) if call else "")[:64],
+                     code, duration_ms])
     except Exception:  # noqa: BLE001 - recording must never break the answer
         logger.exception("gateway: could not record call")
 

@@ -88,6 +88,6 @@ def sandbox(db, settings):
     settings.FANGXIANG_HUB_PRIVATE_KEY = (FIXTURES / "hub_test_private.pem").read_text()
     cache.clear()
     clear_caches()
-    service._stores.clear()
+    service.clear_caches()
     seed()
     return {code: till_for(code) for code in registry.adapters()}
