@@ -11,7 +11,9 @@ from hub.settings import (
     DEV_BLIND_INDEX_KEY,
     DEV_FIELD_ENCRYPTION_KEY,
     DEV_SECRET_KEY,
+    FANGXIANG_HUB_PRIVATE_KEY,
     FIELD_ENCRYPTION_KEYS,
+    HUB_TILL_ADAPTERS,
     SECRET_KEY,
     env_bool,
 )
@@ -27,6 +29,8 @@ if BLIND_INDEX_KEY == DEV_BLIND_INDEX_KEY or len(BLIND_INDEX_KEY) < 32:
     _problems.append("BLIND_INDEX_KEY is the development default or shorter than 32 characters")
 if DEBUG:
     _problems.append("DEBUG must be off in production")
+if "fangxiang" in HUB_TILL_ADAPTERS and not FANGXIANG_HUB_PRIVATE_KEY:
+    _problems.append("FANGXIANG_HUB_PRIVATE_KEY is not set (the key that signs Fangxiang responses)")
 if _problems:
     raise ImproperlyConfigured("refusing to start: " + "; ".join(_problems))
 

@@ -24,6 +24,7 @@ GOOD = {
     "BLIND_INDEX_KEY": "b" * 16 + "-production-blind-index-key-0123",
     "DATABASE_URL": "postgresql://hub@db.internal:5432/hub",
     "ALLOWED_HOSTS": "hub.example.cn",
+    "FANGXIANG_HUB_PRIVATE_KEY": (BASE_DIR / "tests" / "fixtures" / "fangxiang" / "hub_test_private.pem").read_text(),
 }
 
 SETUP = (
@@ -70,6 +71,7 @@ def test_refuses_an_environment_with_nothing_set():
         # the development key anywhere in the ring, even as an old key, is refused
         ("FIELD_ENCRYPTION_KEYS", f"{GOOD['FIELD_ENCRYPTION_KEYS']},{dev_settings.DEV_FIELD_ENCRYPTION_KEY}"),
         ("BLIND_INDEX_KEY", dev_settings.DEV_BLIND_INDEX_KEY),
+        ("FANGXIANG_HUB_PRIVATE_KEY", ""),
         ("BLIND_INDEX_KEY", "too-short"),
         ("DEBUG", "1"),
     ],
