@@ -146,7 +146,7 @@ class ClearingBatchAdmin(admin.ModelAdmin):
                        "settled_at", "settled_by", "bank_reference"]
     fields = readonly_fields
     inlines = [PositionInline, InstructionInline, LineInline, DocumentInline]
-    actions = ["close_selected", "approve_selected", "build_documents"]
+    actions = ["approve_selected", "build_documents"]
     change_list_template = "admin/clearing/batch_change_list.html"
     change_form_template = "admin/clearing/batch_change_form.html"
 
@@ -189,7 +189,9 @@ class ClearingBatchAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "may_close": self.has_close_permission(request)}
+        next_cutoff, pending = services.pending_items()
+        extra_context = {**(extra_context or {}), "may_close": self.has_close_permission(request),
+                         "next_cutoff": next_cutoff, "pending": pending}
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -217,19 +219,6 @@ class ClearingBatchAdmin(admin.ModelAdmin):
             self.message_user(request, f"已关闭 {len(closed)} 个到期批次。" if closed else "没有到期未关闭的批次。",
                               messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:hub_clearingbatch_changelist"))
-
-    @admin.action(description="关闭所选批次（截止时间已过）", permissions=["close"])
-    def close_selected(self, request, queryset):
-        done, errors = 0, []
-        for batch in queryset.filter(status=ClearingBatch.Status.OPEN).order_by("cutoff_at"):
-            try:
-                services.close_batch(cutoff_at=batch.cutoff_at, actor=request.user)
-            except DomainError as exc:
-                errors.append(f"{batch}：{exc.message}")
-                continue
-            self.log_change(request, batch, "关闭批次")
-            done += 1
-        self._report(request, done, errors, "关闭")
 
     @admin.action(description="审批所选批次", permissions=["approve"])
     def approve_selected(self, request, queryset):

@@ -81,7 +81,8 @@ def clearing_date(cutoff_at: datetime) -> date:
 
 def _batch_for(cutoff_at: datetime) -> ClearingBatch:
     """The batch of ``cutoff_at``, created (open) if needed. Its period start is fixed when it
-    closes (the cut-off of the batch before it)."""
+    closes (the cut-off of the batch before it). Closing creates and closes it in one
+    transaction, so an open batch row exists only while it is being closed."""
     batch = ClearingBatch.objects.filter(cutoff_at=cutoff_at).first()
     if batch is not None:
         return batch
@@ -94,12 +95,14 @@ def _batch_for(cutoff_at: datetime) -> ClearingBatch:
         clearing_date=clearing_date(cutoff_at))
 
 
-def current_batch(*, now: datetime | None = None) -> ClearingBatch:
-    """The open batch that items created now go into (created if needed)."""
+def pending_items(*, now: datetime | None = None) -> tuple[datetime, int]:
+    """The next cut-off and how many clearing items wait for it (created since the last close)."""
     now = now or timezone.now()
-    with transaction.atomic():
-        _lock()
-        return _batch_for(following_cutoff(now))
+    last = ClearingBatch.objects.exclude(status=ClearingBatch.Status.OPEN).order_by("-cutoff_at").first()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM points_clearing_item WHERE created_at >= %s",
+                       [last.cutoff_at if last else datetime(1970, 1, 1, tzinfo=SHANGHAI)])
+        return following_cutoff(now), cursor.fetchone()[0]
 
 
 def _lock() -> None:

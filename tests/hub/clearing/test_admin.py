@@ -29,6 +29,7 @@ def test_finance_approves_settles_and_downloads(client, closed):
     changelist = reverse("admin:hub_clearingbatch_changelist")
     page = client.get(changelist)
     assert page.status_code == 200 and "关闭到期批次" in page.content.decode()
+    assert "已记账待清算明细 1 笔" in page.content.decode()  # E5, at the next cut-off
     page = client.get(reverse("admin:hub_clearingbatch_change", args=[closed.pk]))
     assert page.status_code == 200
     assert "净头寸" in page.content.decode()
