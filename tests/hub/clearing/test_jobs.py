@@ -72,3 +72,20 @@ def test_tasks_are_thin_and_safe_to_run_twice(day, media, monkeypatch):
     assert hub_tasks.build_clearing_documents(batch.pk) == 0
     assert ClearingDocument.objects.filter(batch=batch).count() == 8
     assert hub_tasks.build_missing_clearing_documents() == 0 and queued == [batch.pk]
+
+
+def test_an_item_too_late_for_any_batch_fails_the_check(day):
+    from hub.clearing import services as clearing
+    from tests.hub.clearing.conftest import at, next_day
+
+    w = day.world
+    clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    assert hub_tasks.check_ledger() is True
+    # committed after the close, but dated more than CLEARING_LATE_WINDOW_HOURS before the next period
+    services.earn(merchant=w.shop, store=w.store, terminal=w.till, member=day.m1, amount_fen=1000,
+                  request_no="STALE", now=at("12:00").replace(day=1))
+    second = clearing.close_batch(cutoff_at=next_day("00:00").replace(day=4), now=next_day("00:00").replace(day=4))
+    assert second.late_item_count == 0
+    assert hub_tasks.check_ledger() is False
+    run = LedgerCheckRun.objects.latest("started_at")
+    assert list(run.problems) == ["clearing_items_batched"]
