@@ -462,3 +462,122 @@ BEGIN
     END IF;
     RETURN v_count;
 END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- points_earn_batch(p jsonb) -> jsonb: many earns of one merchant and program in one call, set
+-- based (store-and-forward uploads of tills that were offline). Same rows, same invariants and
+-- the same idempotency as points_apply per item; the first of two items with one request number
+-- wins, the other replays it.
+--
+-- p = {"now", "merchant", "program", "issuer", "store", "terminal", "funded_by_merchant": bool,
+--      "items": [{"idx", "request_no", "fp", "member_id", "points", "amount_fen", "cost_fen",
+--                 "business_time", "business_date", "expires_at", "matures_at"}]}
+-- Returns [{"idx", "op_id", "result"} | {"idx", "replay": true, "kind", "status", "fingerprint",
+--           "error_code", "result"}] in item order.
+CREATE OR REPLACE FUNCTION points_earn_batch(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := (p->>'now')::timestamptz;
+    v_program bigint := (p->>'program')::bigint;
+    v_merchant bigint := (p->>'merchant')::bigint;
+    v_issuer_acc bigint;
+    v_out jsonb;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS _earn (
+        idx int, request_no text, fp text, member_id bigint, points bigint, amount_fen bigint,
+        cost_fen bigint, business_time timestamptz, business_date date, expires_at timestamptz,
+        matures_at timestamptz, first boolean, later bigint, acc_id bigint, op_id bigint, txn_id bigint,
+        balance bigint
+    ) ON COMMIT DROP;
+    TRUNCATE _earn;
+    -- first: the first item with its request number (a later duplicate replays it);
+    -- later: available points of the same member's following first items (for the answers).
+    INSERT INTO _earn (idx, request_no, fp, member_id, points, amount_fen, cost_fen, business_time,
+                       business_date, expires_at, matures_at, first, later)
+    SELECT y.idx, y.request_no, y.fp, y.member_id, y.points, y.amount_fen, y.cost_fen, y.business_time,
+           y.business_date, y.expires_at, y.matures_at, y.first,
+           coalesce(sum(CASE WHEN y.first AND y.matures_at IS NULL THEN y.points END)
+                    OVER (PARTITION BY y.member_id ORDER BY y.idx DESC
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+      FROM (SELECT x.*, x.idx = min(x.idx) OVER (PARTITION BY x.request_no) AS first
+              FROM jsonb_to_recordset(p->'items') AS x(idx int, request_no text, fp text, member_id bigint,
+                   points bigint, amount_fen bigint, cost_fen bigint, business_time timestamptz,
+                   business_date date, expires_at timestamptz, matures_at timestamptz)) y;
+    ANALYZE _earn;
+
+    v_issuer_acc := points_account_id(10, v_program, NULL, (p->>'issuer')::bigint);
+    INSERT INTO points_account (program_id, kind, member_id, balance)
+    SELECT DISTINCT v_program, CASE WHEN matures_at IS NULL THEN 1 ELSE 2 END, member_id, 0 FROM _earn
+    ON CONFLICT DO NOTHING;
+    UPDATE _earn e SET acc_id = a.id FROM points_account a
+     WHERE a.member_id = e.member_id AND a.program_id = v_program
+       AND a.kind = CASE WHEN e.matures_at IS NULL THEN 1 ELSE 2 END;
+    -- The members' accounts, in id order, before anything else (the lock order of points_apply).
+    PERFORM 1 FROM points_account WHERE id IN (SELECT acc_id FROM _earn) ORDER BY id FOR UPDATE;
+
+    WITH ins AS (
+        INSERT INTO points_operation (merchant_id, request_no, kind, status, fingerprint, store_id, terminal_id,
+                                      member_id, program_id, original_id, points, amount_fen, refunded_fen,
+                                      refunded_points, hold_expires_at, error_code, result, business_time,
+                                      business_date, created_at)
+        SELECT v_merchant, e.request_no, 'earn', 'success', e.fp, (p->>'store')::bigint, (p->>'terminal')::bigint,
+               e.member_id, v_program, NULL, e.points, e.amount_fen, 0, 0, NULL, '', NULL, e.business_time,
+               e.business_date, v_now
+          FROM _earn e
+         WHERE e.first
+         ORDER BY e.idx
+        ON CONFLICT (merchant_id, request_no) DO NOTHING
+        RETURNING id, request_no)
+    UPDATE _earn e SET op_id = ins.id FROM ins WHERE ins.request_no = e.request_no AND e.first;
+
+    INSERT INTO points_txn (kind, operation_id, created_at)
+    SELECT 'earn', op_id, v_now FROM _earn WHERE op_id IS NOT NULL AND points > 0 ORDER BY idx;
+    UPDATE _earn e SET txn_id = t.id FROM points_txn t WHERE e.op_id IS NOT NULL AND t.operation_id = e.op_id;
+
+    INSERT INTO points_lot (account_id, source_operation_id, restored_from_id, original, remaining, expired,
+                            expires_at, matures_at, created_at)
+    SELECT acc_id, op_id, NULL, points, points, 0, expires_at, matures_at, v_now FROM _earn WHERE txn_id IS NOT NULL;
+    INSERT INTO points_posting (txn_id, account_id, amount, created_at)
+    SELECT txn_id, acc_id, points, v_now FROM _earn WHERE txn_id IS NOT NULL
+    UNION ALL
+    SELECT txn_id, v_issuer_acc, -points, v_now FROM _earn WHERE txn_id IS NOT NULL;
+    UPDATE points_account a SET balance = a.balance + s.total
+      FROM (SELECT acc_id, sum(points) AS total FROM _earn WHERE txn_id IS NOT NULL GROUP BY acc_id) s
+     WHERE a.id = s.acc_id;
+    IF coalesce((p->>'funded_by_merchant')::boolean, false) THEN
+        INSERT INTO points_clearing_item (txn_id, operation_id, payer_id, payee_id, program_id, kind, points,
+                                          amount_fen, fee_fen, created_at)
+        SELECT txn_id, op_id, v_merchant, (p->>'issuer')::bigint, v_program, 'earn_funding', points, cost_fen, 0, v_now
+          FROM _earn WHERE txn_id IS NOT NULL;
+    END IF;
+
+    -- Each new item's answer carries the available balance right after it: the balance now, less
+    -- the available points of the batch's later items of the same member.
+    --     (``later`` counted every first item; add back those already known, which wrote nothing.)
+    WITH totals AS MATERIALIZED (
+        SELECT m.member_id, points_spendable(points_account_id(1, v_program, m.member_id, NULL), v_now) AS total
+          FROM (SELECT DISTINCT member_id FROM _earn WHERE op_id IS NOT NULL) m),
+    unwritten AS MATERIALIZED (  -- first items that were already known: they wrote nothing now
+        SELECT idx, member_id,
+               sum(CASE WHEN op_id IS NULL AND matures_at IS NULL THEN points ELSE 0 END)
+                 OVER (PARTITION BY member_id ORDER BY idx DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                 AS points
+          FROM _earn WHERE first)
+    UPDATE _earn e SET balance = t.total - e.later + coalesce(u.points, 0)
+      FROM totals t, unwritten u
+     WHERE t.member_id = e.member_id AND u.idx = e.idx AND e.op_id IS NOT NULL;
+    UPDATE points_operation o
+       SET result = jsonb_build_object('request_no', e.request_no, 'points_earned', e.points,
+                                       'points_balance', e.balance)
+      FROM _earn e WHERE o.id = e.op_id;
+
+    SELECT jsonb_agg(CASE WHEN e.op_id IS NOT NULL
+                          THEN jsonb_build_object('idx', e.idx, 'op_id', e.op_id, 'result', o.result)
+                          ELSE jsonb_build_object('idx', e.idx, 'replay', true, 'op_id', o.id, 'kind', o.kind,
+                                                  'status', o.status, 'fingerprint', o.fingerprint,
+                                                  'error_code', o.error_code, 'result', o.result) END
+                     ORDER BY e.idx)
+      INTO v_out
+      FROM _earn e
+      JOIN points_operation o ON o.merchant_id = v_merchant AND o.request_no = e.request_no;
+    RETURN coalesce(v_out, '[]'::jsonb);
+END $$;
