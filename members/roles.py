@@ -35,11 +35,20 @@ ROLES: dict[str, tuple[str, ...]] = {
         *(f"hub.{action}_{model}" for model in ("merchant", "store", "terminal", "credential") for action in _MANAGE),
         "members.view_tier",
         *(f"members.{action}_{model}" for model in ("member", "vendormemberlink", "consent") for action in _MANAGE),
+        # programs and agreements; the ledger itself is read-only for everyone
+        *(f"points.{action}_{model}" for model in ("program", "agreement", "campaign", "conversionrate")
+          for action in _MANAGE),
+        "points.view_operation",
+        # day-end reconciliation: upload till files, resolve differences
+        "hub.view_reconciliationrun", "hub.add_reconciliationrun", "hub.view_reconciliationrow",
+        "hub.view_reconciliationdifference", "hub.resolve_reconciliationdifference",
+        "hub.view_tillcall",
     ),
-    # Finance: sees everything in the network and members; clearing lives in hub as well.
+    # Finance: sees everything in the network, members and the ledger; clearing lives in hub.
     FINANCE: (
         "hub.view_*",
         "members.view_*",
+        "points.view_*",
     ),
     # Audit: read-only on everything, including who revealed which member's data.
     AUDIT: (
