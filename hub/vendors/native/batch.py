@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 from hub.errors import DomainError, ParamError, SystemError_
-from hub.gateway import canonical
 from hub.gateway.canonical import TillCommand
 from hub.vendors.native.endpoints import ENDPOINTS, build_body, rfc3339
 from hub.vendors.native.fields import Fields
@@ -67,9 +66,18 @@ def _item(raw, index: int, site: dict) -> BatchItem:
     return BatchItem(request_no=number, command=command)
 
 
+def batch_supported() -> bool:
+    """Whether the gateway's vocabulary has the "batch" command yet (see docs/native-api.md)."""
+    try:
+        TillCommand(op="batch")
+    except ValueError:
+        return False
+    return True
+
+
 def parse_batch(data: dict) -> TillCommand:
     """The batch body as one command with op "batch"; the items ride in ``extra["items"]``."""
-    if "batch" not in canonical.OPS:
+    if not batch_supported():
         raise ParamError("不支持的操作：batch")
     f = Fields(data, allowed=ENDPOINTS["batch"].fields)
     site = f.site(required=True)
