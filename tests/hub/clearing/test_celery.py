@@ -16,7 +16,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import urlparse, urlunparse
 
 import pytest
 from django.conf import settings
@@ -44,12 +44,16 @@ def redis_available() -> bool:
 
 
 def test_database_url() -> str:
+    """The server of DATABASE_URL (TCP or the embedded server's Unix socket), test database name."""
     db = connection.settings_dict
-    auth = quote(db["USER"] or "postgres") + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
-    host = db["HOST"] or "127.0.0.1"
-    if host.startswith("/"):  # a Unix socket (the embedded server)
-        return f"postgresql://{auth}@/{db['NAME']}?host={quote(host)}&port={db['PORT'] or 5432}"
-    return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+    base = urlparse(os.environ.get("DATABASE_URL") or settings_module_url())
+    return urlunparse(base._replace(path=f"/{db['NAME']}"))
+
+
+def settings_module_url() -> str:
+    from hub import settings as hub_settings
+
+    return hub_settings._database_url()
 
 
 test_database_url.__test__ = False  # a helper, not a test
