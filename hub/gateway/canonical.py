@@ -25,6 +25,10 @@ OPS = (
     "day_end",
 )
 
+# Store-and-forward: queued earn/refund/reverse records in command.extra["items"] (a list of
+# hub.gateway.batch.BatchItem), answered item by item (hub.gateway.batch.run_batch).
+BATCH_OP = "batch"
+
 # Operations that change state and therefore carry the till's request number.
 STATEFUL_OPS = frozenset({"earn", "redeem", "freeze", "refund"})
 
@@ -71,7 +75,7 @@ class TillCommand:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        if self.op not in OPS:
+        if self.op not in OPS and self.op != BATCH_OP:
             raise ValueError(f"unknown till operation {self.op!r}")
 
     def replace(self, **changes) -> TillCommand:

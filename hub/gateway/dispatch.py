@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from hub.errors import MemberCodeExpired, MemberNotFound, ParamError
-from hub.gateway.canonical import TillCommand
+from hub.gateway.canonical import BATCH_OP, TillCommand
 from members import codes
 from members.models import Member
 from members.selectors import find_member
@@ -120,4 +120,8 @@ def dispatch(credential, command: TillCommand, place) -> dict:
             raise ParamError("缺少营业日或日结汇总")
         return record_day_end(merchant=merchant, store=store, terminal=terminal, biz_date=command.biz_date,
                               totals=command.totals)
+    if op == BATCH_OP:
+        from hub.gateway.batch import run_batch
+
+        return run_batch(credential, command, place)
     raise ParamError("不支持的操作")

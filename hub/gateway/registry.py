@@ -3,7 +3,7 @@
     HUB_TILL_ADAPTERS = {"kemai": "hub.vendors.kemai.adapter.KemaiAdapter", ...}
 
 Adding a fifth vendor is one package and one entry here: its URLs are mounted at
-``gateway/<code>/`` and the contract test suite runs over it.
+``gateway/<code>/`` (or the adapter's ``mount``) and the contract test suite runs over it.
 """
 
 from __future__ import annotations
@@ -35,5 +35,5 @@ def urlpatterns() -> list:
     patterns = []
     for code, adapter in adapters().items():
         view = csrf_exempt(partial(gateway_view, adapter=adapter))
-        patterns.append(path(f"gateway/{code}/", include(adapter.get_urls(view))))
+        patterns.append(path(getattr(adapter, "mount", f"gateway/{code}/"), include(adapter.get_urls(view))))
     return patterns

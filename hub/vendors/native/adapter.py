@@ -59,7 +59,7 @@ def _authorization(request: HttpRequest) -> dict[str, str]:
 
 class NativeAdapter:
     code = "native"
-    mount = "api/v1/till/"  # the public address (hub/api/urls.py), not gateway/native/
+    mount = "api/v1/till/"  # the public address, where the registry mounts it (not gateway/native/)
     max_body_bytes = BATCH_MAX_BODY_BYTES  # the largest body any endpoint takes; each checks its own
 
     def __init__(self, *, prefix: str = "/" + mount, clock: Callable[[], float] = time.time,

@@ -8,17 +8,12 @@ included) is that item's result only; the others still run, in order.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-
-from hub.errors import DomainError, ParamError, SystemError_
-from hub.gateway.canonical import TillCommand
+from hub.errors import ParamError
+from hub.gateway.batch import MAX_ITEMS, BatchItem
+from hub.gateway.canonical import BATCH_OP, TillCommand
 from hub.vendors.native.endpoints import ENDPOINTS, build_body, rfc3339
 from hub.vendors.native.fields import Fields
 
-logger = logging.getLogger("hub.gateway")
-
-MAX_ITEMS = 1000
 ITEM_OPS = ("earn", "refund", "reverse")
 # The fields an item of each kind may carry (besides "op"); all others are refused.
 ITEM_FIELDS = {
@@ -27,15 +22,6 @@ ITEM_FIELDS = {
     "reverse": ("request_no", "business_time"),
 }
 ALL_ITEM_FIELDS = ("op", "request_no", "member", "amount_fen", "original_request_no", "points", "business_time")
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    """One queued record: its command, or the refusal of its shape (then ``command`` is None)."""
-
-    request_no: str
-    command: TillCommand | None = None
-    error: DomainError | None = None
 
 
 def _item(raw, index: int, site: dict) -> BatchItem:
@@ -66,19 +52,8 @@ def _item(raw, index: int, site: dict) -> BatchItem:
     return BatchItem(request_no=number, command=command)
 
 
-def batch_supported() -> bool:
-    """Whether the gateway's vocabulary has the "batch" command yet (see docs/native-api.md)."""
-    try:
-        TillCommand(op="batch")
-    except ValueError:
-        return False
-    return True
-
-
 def parse_batch(data: dict) -> TillCommand:
     """The batch body as one command with op "batch"; the items ride in ``extra["items"]``."""
-    if not batch_supported():
-        raise ParamError("不支持的操作：batch")
     f = Fields(data, allowed=ENDPOINTS["batch"].fields)
     site = f.site(required=True)
     items = data.get("items")
@@ -88,38 +63,7 @@ def parse_batch(data: dict) -> TillCommand:
         raise ParamError("参数类型错误：items（应为数组）")
     if not 1 <= len(items) <= MAX_ITEMS:
         raise ParamError(f"参数超出范围：items（1 至 {MAX_ITEMS} 条）")
-    return TillCommand(op="batch", **site, extra={"items": [_item(raw, i, site) for i, raw in enumerate(items)]})
-
-
-def run_batch(credential, command: TillCommand, place) -> dict:
-    """Run each item through the gateway's dispatch; ``{"items": [...]}`` in the items' order.
-
-    Each entry is ``{"request_no", "op", "code", "message", "data"}``: ``data`` is the canonical
-    result on success, the error's detail otherwise.
-    """
-    from hub.gateway.dispatch import dispatch
-
-    results = []
-    for item in command.extra["items"]:
-        op = item.command.op if item.command is not None else ""
-        outcome: dict | DomainError
-        if item.error is not None:
-            outcome = item.error
-        else:
-            try:
-                outcome = dispatch(credential, item.command, place)
-            except DomainError as exc:
-                outcome = exc
-            except Exception:  # noqa: BLE001 - one item's failure must not hide the others' results
-                logger.exception("batch item %s: unexpected error", item.request_no)
-                outcome = SystemError_()
-        if isinstance(outcome, DomainError):
-            results.append({"request_no": item.request_no, "op": op, "code": outcome.code,
-                            "message": outcome.message, "data": dict(outcome.detail)})
-        else:
-            results.append({"request_no": item.request_no, "op": op, "code": "SUCCESS", "message": "成功",
-                            "data": outcome})
-    return {"items": results}
+    return TillCommand(op=BATCH_OP, **site, extra={"items": [_item(raw, i, site) for i, raw in enumerate(items)]})
 
 
 def build_items(items: list[TillCommand]) -> list[dict]:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from hub.errors import ParamError
 from hub.gateway.canonical import TillCommand
-from hub.vendors.native import batch, signing
+from hub.vendors.native import signing
 from hub.vendors.native.adapter import NativeAdapter
 from members.selectors import find_member
 from points import selectors
@@ -18,7 +18,6 @@ from tests.hub.gateway.conftest import unique
 
 from .helpers import SITE, request
 
-pytestmark = pytest.mark.usefixtures("batch_routed")
 MOBILE = "13800000001"  # the earn rate of the end-to-end flow: 1 point per yuan
 
 
@@ -234,14 +233,3 @@ def test_batch_body_limit_is_512_kib():
     body = json.dumps({**SITE, "items": _items(1)}).encode() + b" " * (512 * 1024)
     with pytest.raises(ParamError, match="请求体过大（上限 512 KiB）"):
         NativeAdapter().parse(request("POST", "/batch", body), op="batch")
-
-
-def test_a_gateway_without_the_batch_command_refuses_plainly(monkeypatch):
-    def without_batch(op, **fields):
-        if op == "batch":
-            raise ValueError("unknown till operation 'batch'")
-        return TillCommand(op=op, **fields)
-
-    monkeypatch.setattr(batch, "TillCommand", without_batch)
-    with pytest.raises(ParamError, match="不支持的操作：batch"):
-        batch.parse_batch({**SITE, "items": _items(1)})

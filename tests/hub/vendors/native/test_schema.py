@@ -117,7 +117,7 @@ def test_documented_data_fields_are_the_rendered_ones(op):
 
 
 @pytest.mark.parametrize("op", list(examples.REQUESTS))
-def test_request_examples_parse(op, batch_routed):
+def test_request_examples_parse(op):
     ep = ENDPOINTS[op]
     path = "/" + ep.path("HUB20261125000123")
     kwargs = {"request_no": "HUB20261125000123"} if op in PATH_OPS else {}
