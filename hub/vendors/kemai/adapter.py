@@ -20,8 +20,8 @@ from django.urls import path
 from hub.errors import DomainError, ParamError, SignError
 from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec, require_str
 from hub.gateway.canonical import TillCommand
+from hub.gateway.jsonio import dumps_compact, loads_object, read_body
 from hub.vendors.kemai import endpoints, signing
-from hub.vendors.kemai.jsonio import dumps_compact, loads_object, read_body
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 

@@ -21,8 +21,8 @@ from django.urls import path
 from hub.errors import DomainError, ParamError, SignError
 from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys, ParsedCall, ReadResponse, RequestSpec
 from hub.gateway.canonical import TillCommand
+from hub.gateway.jsonio import dumps_compact, loads_object, read_body
 from hub.vendors.native import batch, endpoints, signing
-from hub.vendors.native.jsonio import dumps_compact, loads_object, read_body
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 BATCH_MAX_BODY_BYTES = 512 * 1024  # 1,000 items of up to ~500 bytes each
@@ -127,7 +127,7 @@ class NativeAdapter:
         else:
             status = 200
             envelope = {"code": "SUCCESS", "message": "成功", "data": render_data(call.command.op, outcome)}
-        body = dumps_compact(envelope)
+        body = dumps_compact(envelope).encode()
         response = HttpResponse(body, status=status, content_type=CONTENT_TYPE)
         secret = next(iter(_candidate_secrets(keys)), "")
         if secret:  # an unauthenticated request gets no signature: there is no key to sign with
@@ -149,7 +149,7 @@ class NativeAdapter:
                       "items": batch.build_items(command.extra["items"])}
         else:
             fields = endpoints.build_body(command)
-        body = b"" if fields is None else dumps_compact(fields)
+        body = b"" if fields is None else dumps_compact(fields).encode()
         stamp = str(int(timestamp.timestamp()))
         signature = signing.request_signature(keys.secret or keys.secrets[0], method=endpoint.method,
                                               path=full_path, timestamp=stamp, nonce=nonce, body=body)

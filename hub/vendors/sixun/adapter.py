@@ -10,13 +10,13 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from hub.errors import DomainError, ParamError, SignError
-from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys, ParsedCall, ReadResponse, RequestSpec, parse_int
+from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec, parse_int
 from hub.gateway.canonical import TillCommand
+from hub.gateway.jsonio import read_body
 from hub.vendors.sixun import fields as sixun_fields
 from hub.vendors.sixun import signing, xmlcodec
 
@@ -32,21 +32,6 @@ def _candidate_secrets(keys: CredentialKeys | None) -> tuple[str, ...]:
     return tuple(s for s in (keys.secret, *keys.secrets) if s)
 
 
-def read_body(request: HttpRequest) -> bytes:
-    """The raw body, refused (PARAM_ERROR) above MAX_BODY_BYTES before anything else is read."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise ParamError("Content-Length 不合法") from None
-    if declared > MAX_BODY_BYTES:
-        raise ParamError("请求体过大（上限 64 KiB）")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise ParamError("请求体过大（上限 64 KiB）") from None
-    if len(body) > MAX_BODY_BYTES:
-        raise ParamError("请求体过大（上限 64 KiB）")
-    return body
 
 
 class SixunAdapter:

@@ -16,8 +16,8 @@ from django.urls import path
 from hub.errors import DomainError, ParamError, SignError
 from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec
 from hub.gateway.canonical import TillCommand
+from hub.gateway.jsonio import dumps_compact, loads_object, read_body
 from hub.vendors.zhibaiwei import methods, signing
-from hub.vendors.zhibaiwei.jsonio import dumps_compact, loads_object, read_body
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 RESULT_SUCCESS, RESULT_FAILED, RESULT_UNKNOWN = 1, 0, 2

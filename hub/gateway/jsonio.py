@@ -1,8 +1,8 @@
-"""Strict JSON in, compact JSON out, and the size-checked request body.
+"""Strict JSON in, compact JSON out, and the size-checked request body — for every JSON dialect.
 
-Numbers with a fraction or exponent decode to ``Decimal`` (never ``float``) and are then refused
-by the field readers, which take only JSON integers. NaN/Infinity, duplicate keys, invalid UTF-8
-and absurd nesting are refused as PARAM_ERROR.
+Numbers with a fraction or exponent decode to ``Decimal`` (never ``float``), so a value like
+``128.5`` where an integer is due is refused by the field's own check with the field's name.
+NaN/Infinity, duplicate keys, invalid UTF-8 and absurd nesting are refused as PARAM_ERROR.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.core.exceptions import RequestDataTooBig
 
 from hub.errors import ParamError
+from hub.gateway.base import MAX_BODY_BYTES
 
 
 def _refuse_constant(name: str):
@@ -28,10 +29,10 @@ def _object_without_duplicates(pairs: list) -> dict:
     return obj
 
 
-def loads_object(raw: bytes, *, what: str = "请求体") -> dict:
+def loads_object(raw: bytes | str, *, what: str = "请求体") -> dict:
     """Decode a JSON object; ``what`` names it in the Chinese error message."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise ParamError(f"{what}不是有效的 UTF-8 编码") from None
     try:
@@ -44,11 +45,11 @@ def loads_object(raw: bytes, *, what: str = "请求体") -> dict:
     return value
 
 
-def dumps_compact(value) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def dumps_compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def read_body(request, *, limit: int) -> bytes:
+def read_body(request, *, limit: int = MAX_BODY_BYTES) -> bytes:
     """The exact body bytes, refused above ``limit`` (before reading them when the length is declared)."""
     too_big = ParamError(f"请求体过大（上限 {limit // 1024} KiB）")
     declared = request.META.get("CONTENT_LENGTH") or "0"
