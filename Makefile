@@ -25,9 +25,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-## Benchmarks print figures; see bench/README.md.
+## Benchmarks print figures (see each script's docstring); till_http needs wrk (apt-get install wrk).
 bench: $(STAMP)
 	$(PY) -m hub.devdb run -- $(PY) bench/ledger.py
+	$(PY) -m hub.devdb run -- $(PY) bench/till_http.py
+	$(PY) -m hub.devdb run -- $(PY) bench/clearing.py
 
 clean-db:
 	-$(PY) -m hub.devdb stop
