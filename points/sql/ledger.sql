@@ -553,18 +553,23 @@ BEGIN
     -- Each new item's answer carries the available balance right after it: the balance now, less
     -- the available points of the batch's later items of the same member.
     --     (``later`` counted every first item; add back those already known, which wrote nothing.)
-    WITH totals AS MATERIALIZED (
-        SELECT m.member_id, points_spendable(points_account_id(1, v_program, m.member_id, NULL), v_now) AS total
-          FROM (SELECT DISTINCT member_id FROM _earn WHERE op_id IS NOT NULL) m),
+    WITH totals AS MATERIALIZED (  -- spendable points of each member's available account, set-based
+        SELECT a.member_id,
+               coalesce(sum(l.remaining) FILTER (WHERE l.expires_at IS NULL OR l.expires_at > v_now), 0) AS total
+          FROM points_account a
+          LEFT JOIN points_lot l ON l.account_id = a.id AND l.remaining > 0
+         WHERE a.kind = 1 AND a.program_id = v_program
+           AND a.member_id IN (SELECT member_id FROM _earn WHERE op_id IS NOT NULL)
+         GROUP BY a.member_id),
     unwritten AS MATERIALIZED (  -- first items that were already known: they wrote nothing now
         SELECT idx, member_id,
                sum(CASE WHEN op_id IS NULL AND matures_at IS NULL THEN points ELSE 0 END)
                  OVER (PARTITION BY member_id ORDER BY idx DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
                  AS points
           FROM _earn WHERE first)
-    UPDATE _earn e SET balance = t.total - e.later + coalesce(u.points, 0)
-      FROM totals t, unwritten u
-     WHERE t.member_id = e.member_id AND u.idx = e.idx AND e.op_id IS NOT NULL;
+    UPDATE _earn e SET balance = coalesce(t.total, 0) - e.later + coalesce(u.points, 0)
+      FROM unwritten u LEFT JOIN totals t ON t.member_id = u.member_id
+     WHERE u.idx = e.idx AND e.op_id IS NOT NULL;
     UPDATE points_operation o
        SET result = jsonb_build_object('request_no', e.request_no, 'points_earned', e.points,
                                        'points_balance', e.balance)
