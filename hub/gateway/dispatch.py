@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from hub.errors import MemberCodeExpired, MemberNotFound, ParamError
 from hub.gateway.canonical import BATCH_OP, TillCommand
+from hub.gateway.throttle import count_failed_guess, throttle_guess
 from members import codes
 from members.models import Member
 from members.selectors import find_member
@@ -28,8 +29,6 @@ def command_fingerprint(command: TillCommand) -> str:
 def resolve_member(credential, command: TillCommand, terminal, *, now, with_pii: bool = False) -> tuple[Member, bool]:
     """(member, strong): a dynamic code is strong; an opaque id is strong for a while after the
     member showed a code at this merchant; a mobile or a store card number is weak."""
-    from hub.gateway.service import count_failed_guess, throttle_guess
-
     raw = (command.member or "").strip()
     if not raw:
         raise ParamError("缺少会员凭证")

@@ -185,20 +185,3 @@ def context(credential: Credential, command: TillCommand) -> tuple[Store | None,
             raise NoAuth("终端不存在或不属于该门店")
     _stores[key] = (time.monotonic(), store, terminal)
     return store, terminal
-
-
-def throttle_guess(terminal: Terminal | None, merchant_id: int) -> None:
-    """Refuse a terminal that keeps presenting unknown member codes (guessing)."""
-    key = f"gw-guess:{merchant_id}:{terminal.pk if terminal else 0}"
-    if (cache.get(key) or 0) >= getattr(settings, "GATEWAY_CODE_FAILURES_PER_10MIN", 20):
-        raise RateLimited("会员码错误次数过多，请稍后再试")
-
-
-def count_failed_guess(terminal: Terminal | None, merchant_id: int) -> None:
-    key = f"gw-guess:{merchant_id}:{terminal.pk if terminal else 0}"
-    if not cache.add(key, 1, 600):
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, 600)
-

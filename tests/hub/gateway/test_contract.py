@@ -188,3 +188,13 @@ def test_sandbox_credentials_refused_without_debug(till, settings):
 
 def test_fixtures_are_the_projects_own():
     assert Path(FIXTURES).is_dir() and "shared" not in str(FIXTURES)
+
+
+def test_guessing_member_codes_is_throttled_per_terminal(till, settings):
+    settings.GATEWAY_CODE_FAILURES_PER_10MIN = 3
+    for guess in ("960000000000000001", "960000000000000002", "960000000000000003"):
+        read = till.send("identify", member=guess)
+        assert not read.ok and read.code.endswith("MEMBER_CODE_EXPIRED"), read
+    read = till.send("identify", member="960000000000000004")
+    assert not read.ok and read.code.endswith("RATE_LIMITED"), read
+    assert till.send("identify", member="13800000001").ok  # other credentials still work
