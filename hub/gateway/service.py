@@ -166,7 +166,11 @@ def _record_end(record: int | None, credential, adapter, call, outcome, started)
 # ---- the till's place -------------------------------------------------------------------------
 
 def context(credential: Credential, command: TillCommand) -> tuple[Store | None, Terminal | None]:
-    """The store and terminal the command names, which must belong to the credential's merchant."""
+    """The store and terminal the command names, which must belong to the credential's merchant
+    (as must the merchant code, for dialects that send one, e.g. Sixun's mch_id)."""
+    named = command.extra.get("mch_id")
+    if named and named != credential.merchant.code:
+        raise NoAuth("商户号与凭证不符")
     if not command.store_code:
         if command.op in STORE_OPS:
             raise ParamError("缺少门店编码")

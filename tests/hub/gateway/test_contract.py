@@ -198,3 +198,13 @@ def test_guessing_member_codes_is_throttled_per_terminal(till, settings):
     read = till.send("identify", member="960000000000000004")
     assert not read.ok and read.code.endswith("RATE_LIMITED"), read
     assert till.send("identify", member="13800000001").ok  # other credentials still work
+
+
+def test_merchant_code_must_match_the_credential(sandbox):
+    till = sandbox["sixun"]
+    before = ledger_rows()
+    command = till.command("earn", request_no=unique("C"), member="13800000001", amount_fen=1000,
+                           extra={"mch_id": "SBX_KM"})
+    _, response = till.send_raw(command)
+    refused(till, response, "NO_AUTH")
+    assert ledger_rows() == before
