@@ -71,3 +71,22 @@ def test_mobile_alone_cannot_redeem_by_default(sandbox, vendor):
     refused = till.send("redeem", request_no=unique("P"), member="13800000002", points=100)
     assert not refused.ok and refused.code.endswith("NO_AUTH"), refused
     assert available("13800000002") == start
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_day_end_through_each_dialect(sandbox, vendor):
+    from django.utils import timezone
+
+    from hub.gateway.canonical import DayEndTotals
+    from points import rules
+
+    till = sandbox[vendor]
+    till.send("earn", request_no=unique("D"), member="13800000001", amount_fen=1000)
+    today = rules.business_date(timezone.now())
+    matched = till.send("day_end", biz_date=today, totals=DayEndTotals(earn_count=1, earn_points=10))
+    assert matched.ok, matched
+    flag = "Matched" if vendor == "zhibaiwei" else "matched"
+    yes, no = ("Y", "N") if vendor == "sixun" else (True, False)
+    assert matched.data[flag] == yes, matched.data
+    off = till.send("day_end", biz_date=today, totals=DayEndTotals(earn_count=2, earn_points=10))
+    assert off.ok and off.data[flag] == no and "earn_count" in str(off.data), off
