@@ -130,7 +130,7 @@ def worker(url: str, world: dict, members: int, seconds: float, seed: int, out: 
     from hub.errors import DomainError
     from hub.models import Merchant, Store, Terminal
     from members.selectors import load_members
-    from points import services
+    from points import refunds, services
 
     shop = Merchant.objects.get(pk=world["shop"])
     store, till = Store.objects.get(pk=world["store"]), Terminal.objects.get(pk=world["till"])
@@ -148,7 +148,7 @@ def worker(url: str, world: dict, members: int, seconds: float, seed: int, out: 
             if roll < 0.15 and refundable:
                 original, amount = refundable.pop(rng.randrange(len(refundable)))
                 t0 = time.perf_counter()
-                services.refund(merchant=shop, store=store, terminal=till, refund_no=f"{no}-T",
+                refunds.refund(merchant=shop, store=store, terminal=till, refund_no=f"{no}-T",
                                 original_request_no=original, amount_fen=max(1, amount // 3))
                 latencies["refund"].append(time.perf_counter() - t0)
                 continue

@@ -9,9 +9,10 @@ from datetime import datetime
 
 from hub.errors import DomainError, IdempotencyKeyReused, NoAuth, OrderReversed, ParamError
 from points import rules
-from points.models import Agreement, Campaign, Operation
+from points.models import Agreement, Campaign, Operation, Program
 
 MAX_POINTS = 10**10
+RETRIES = 20  # guarded writes: each conflict means another request on the same original committed first
 MAX_FEN = 10**12
 _AGREEMENT_TTL = 30.0  # seconds an agreement stays cached in a worker process
 _agreements: dict[tuple, tuple[float, Agreement, list]] = {}
@@ -19,6 +20,7 @@ _agreements: dict[tuple, tuple[float, Agreement, list]] = {}
 
 def clear_caches() -> None:
     _agreements.clear()
+    _programs.clear()
 
 
 def agreement_for(merchant, program=None, *, now: datetime | None = None) -> tuple[Agreement, list[Campaign]]:
@@ -36,6 +38,20 @@ def agreement_for(merchant, program=None, *, now: datetime | None = None) -> tup
     campaigns = list(agreement.campaigns.all())
     _agreements[key] = (mono, agreement, campaigns)
     return agreement, campaigns
+
+
+_programs: dict[int, tuple[float, Program]] = {}
+
+
+def program_by_id(pk: int) -> Program:
+    """A program, cached briefly per process like agreements."""
+    cached = _programs.get(pk)
+    mono = time.monotonic()
+    if cached and mono - cached[0] < _AGREEMENT_TTL:
+        return cached[1]
+    program = Program.objects.select_related("issuer").get(pk=pk)
+    _programs[pk] = (mono, program)
+    return program
 
 
 def check_points(points, *, name: str = "积分") -> int:

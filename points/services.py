@@ -4,28 +4,26 @@ Each function takes the merchant, store, terminal and the till's request number,
 Python what to write (rules, limits, legs, clearing items, the answer) and writes it atomically
 with one call of the ledger (``points.ledger.apply``). The same request number with the same
 content returns the first answer — refusals included; with other content it is refused
-``IDEMPOTENCY_KEY_REUSED``. Reverse lives in ``points.reversal``; reads in ``points.selectors``.
+``IDEMPOTENCY_KEY_REUSED``. Refund lives in ``points.refunds``, reverse in ``points.reversal``;
+reads in ``points.selectors``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from hub.errors import (
-    DomainError,
     FreezeExpired,
     NoAuth,
     OrderNotExist,
     OrderReversed,
     ParamError,
     RedeemLimitExceeded,
-    RefundExceedsOriginal,
 )
 from points import ledger, rules
-from points.common import agreement_for, check_fen, check_points, fingerprint, op_row, outcome
+from points.common import RETRIES, agreement_for, check_fen, check_points, fingerprint, op_row, outcome
 from points.ledger import (
     AVAILABLE,
     HELD,
@@ -37,7 +35,7 @@ from points.ledger import (
     member_account,
     party_account,
 )
-from points.models import ClearingItem, ConversionRate, Lot, Operation
+from points.models import ClearingItem, ConversionRate, Operation
 
 FREEZE_MINUTES = 15
 
@@ -153,7 +151,6 @@ def freeze(*, merchant, store, terminal, member, points: int, request_no: str, p
                   sale_amount_fen=sale_amount_fen, strong_credential=strong_credential, fp=fp, now=now)
 
 
-RETRIES = 20  # each conflict means another request on the same original committed first
 
 
 def _hold(merchant, request_no: str) -> Operation:
@@ -227,127 +224,6 @@ def unfreeze(*, merchant, request_no: str, store=None, terminal=None, now: datet
             balance = ledger.spendable(member_account(AVAILABLE, op.program_id, op.member_id), now)
         return {"request_no": request_no, "status": "UNFROZEN", "points_balance": balance}
     raise ParamError("冻结状态正在变化，请重试")
-
-
-def refund(*, merchant, store, terminal, refund_no: str, original_request_no: str, amount_fen: int,
-           points: int | None = None, fp: str | None = None, now: datetime | None = None) -> dict:
-    """退货: a full or partial return of an earlier sale (earn) or payment (redeem/confirmed freeze).
-
-    Earned points are clawed back and redeemed points given back in proportion to the refunded
-    amount (cumulatively, so partial refunds add up exactly to a full one); for a payment the
-    till may name the points to give back instead. Never more than the original. One write,
-    guarded on the original's refunded totals as read; a concurrent refund means read again.
-    """
-    now = now or timezone.now()
-    check_fen(amount_fen, name="退货金额")
-    if points is not None:
-        check_points(points, name="退回积分")
-    fp = fp or fingerprint("refund", original=original_request_no, amount_fen=amount_fen, points=points)
-    for _ in range(RETRIES):
-        try:
-            entry, original, moved = _refund_entry(merchant, store, terminal, refund_no, original_request_no,
-                                                   amount_fen, points, fp, now)
-        except DomainError:
-            previous = Operation.objects.filter(merchant=merchant, request_no=refund_no).first()
-            if previous is not None:  # a replay: answer as the first time, whatever happened since
-                return outcome({"replay": True, "op_id": previous.pk, "kind": previous.kind,
-                                "status": previous.status, "fingerprint": previous.fingerprint,
-                                "error_code": previous.error_code, "result": previous.result}, fp=fp, kind="refund")
-            raise
-        try:
-            return outcome(ledger.apply(entry), fp=fp, kind="refund")
-        except ledger.Conflict:
-            continue
-    raise DomainError("退货处理冲突，请使用相同参数重试", code="SYSTEM_ERROR")
-
-
-def _refund_entry(merchant, store, terminal, refund_no, original_request_no, amount_fen, points, fp, now):
-    original = (Operation.objects.select_related("program", "member")
-                .filter(merchant=merchant, request_no=original_request_no).first())
-    if original is None or original.kind in (Operation.Kind.TOMBSTONE, Operation.Kind.REFUND, Operation.Kind.CONVERT,
-                                             Operation.Kind.GRANT):
-        raise OrderNotExist("原交易不存在")
-    if original.status == Operation.Status.REVERSED:
-        raise OrderReversed()
-    if original.status not in (Operation.Status.SUCCESS, Operation.Status.CONFIRMED):
-        raise OrderNotExist("原交易未成功，不能退货")
-    if amount_fen > original.amount_fen - original.refunded_fen:
-        raise RefundExceedsOriginal(f"可退金额 {original.amount_fen - original.refunded_fen} 分")
-
-    fen_after = original.refunded_fen + amount_fen
-    if original.kind == Operation.Kind.EARN and points is not None:
-        raise ParamError("累计交易的退货按金额比例扣回积分，不能指定退回积分")
-    if fen_after == original.amount_fen:
-        moved = original.points - original.refunded_points  # the last refund reconciles rounding
-        if points is not None and points != moved:
-            raise RefundExceedsOriginal(f"全额退货应退回 {moved} 积分")
-    elif points is not None:
-        moved = points
-    else:  # in proportion to the amount refunded so far, less what earlier refunds moved
-        moved = max(0, rules.divide(original.points * fen_after, original.amount_fen) - original.refunded_points)
-    if moved > original.points - original.refunded_points:
-        raise RefundExceedsOriginal(f"可退积分 {original.points - original.refunded_points}")
-
-    program, member = original.program, original.member
-    entry = Entry(
-        now=now, txn_kind="refund",
-        op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=program,
-                  request_no=refund_no, kind="refund", status="success", fp=fp, now=now, points=moved,
-                  amount_fen=amount_fen, original_id=original.pk),
-        guard={"op": original.pk, "status": original.status, "refunded_fen": original.refunded_fen,
-               "refunded_points": original.refunded_points, "add_fen": amount_fen, "add_points": moved},
-        balance_of=member_account(AVAILABLE, program.pk, member.pk),
-    )
-    clawed = returned = 0
-    if moved:
-        if original.kind == Operation.Kind.EARN:
-            clawed = moved
-            entry.legs = _clawback_legs(original, moved)
-            entry.legs.append(Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), moved))
-        else:
-            returned = moved
-            entry.legs = [
-                Posting(party_account(MERCHANT_REDEEMED, program.pk, merchant.pk), -moved),
-                Posting(member_account(AVAILABLE, program.pk, member.pk), moved,
-                        {"restore": {"operation": original.pk, "grace_days": program.restore_grace_days}}),
-            ]
-        entry.clearing = _proportional_clearing(original, original.refunded_points, original.refunded_points + moved)
-    entry.result = {"refund_no": refund_no, "request_no": original_request_no, "points_clawed_back": clawed,
-                    "points_returned": returned, "amount_fen": amount_fen}
-    return entry, original, moved
-
-
-def _clawback_legs(original: Operation, points: int) -> list[Posting]:
-    """Take earned points back: first from the lot the sale created (pending or available),
-    then from the member's other available lots, earliest expiry first."""
-    legs = []
-    lot = Lot.objects.filter(source_operation=original, restored_from=None).select_related("account").first()
-    from_lot = min(points, lot.remaining) if lot else 0
-    if from_lot:
-        legs.append(Posting(member_account(lot.account.kind, original.program_id, original.member_id), -from_lot,
-                            {"take_lot": lot.pk}))
-    if points - from_lot:
-        legs.append(Posting(member_account(AVAILABLE, original.program_id, original.member_id), -(points - from_lot),
-                            {"take": True}))
-    return legs
-
-
-def _proportional_clearing(original: Operation, before: int, after: int) -> list[dict]:
-    """Undo the share (before, after] of the original's clearing items, in points."""
-    items = (ClearingItem.objects.filter(operation=original)
-             .values("payer_id", "payee_id", "program_id", "kind")
-             .annotate(points=Sum("points"), amount=Sum("amount_fen"), fee=Sum("fee_fen")))
-    out = []
-    for item in items:
-        if not item["points"]:
-            continue
-        out.append({
-            "payer": item["payer_id"], "payee": item["payee_id"], "program": item["program_id"], "kind": item["kind"],
-            "points": -rules.cumulative_share(item["points"], before, after, original.points),
-            "amount_fen": -rules.cumulative_share(item["amount"], before, after, original.points),
-            "fee_fen": -rules.cumulative_share(item["fee"], before, after, original.points),
-        })
-    return out
 
 
 def convert(*, merchant, member, from_program, to_program, points: int, request_no: str, store=None,

@@ -15,7 +15,7 @@ from hub.gateway.throttle import count_failed_guess, throttle_guess
 from members import codes
 from members.models import Member
 from members.selectors import find_member
-from points import reversal, selectors, services
+from points import refunds, reversal, selectors, services
 from points.common import existing_operation, fingerprint, outcome
 
 
@@ -105,7 +105,7 @@ def dispatch(credential, command: TillCommand, place) -> dict:
             raise ParamError("缺少退货单号或原交易单号")
         if command.amount_fen is None:
             raise ParamError("缺少退货金额")
-        return services.refund(merchant=merchant, store=store, terminal=terminal, refund_no=command.request_no,
+        return refunds.refund(merchant=merchant, store=store, terminal=terminal, refund_no=command.request_no,
                                original_request_no=command.original_request_no, amount_fen=command.amount_fen,
                                points=command.points, fp=command_fingerprint(command), now=now)
     if op == "reverse":

@@ -9,7 +9,7 @@ import pytest
 
 from hub.models import Merchant, Store, Terminal, Vendor
 from members.models import Member, Tier
-from points import services
+from points import refunds, services
 from points.common import clear_caches
 from points.models import Agreement, ConversionRate, Program
 
@@ -46,7 +46,7 @@ class World:
                                member=member, points=points, request_no=request_no or f"F{next(_seq)}", **kw)
 
     def refund(self, original: str, amount_fen: int, refund_no: str | None = None, **kw):
-        return services.refund(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
+        return refunds.refund(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
                                refund_no=refund_no or f"T{next(_seq)}", original_request_no=original,
                                amount_fen=amount_fen, **kw)
 

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from hub.clearing.services import SHANGHAI
-from points import reversal, services
+from points import refunds, reversal, services
 from points.common import clear_caches
 from points.models import Agreement
 from tests.points.conftest import World, build_world
@@ -61,10 +61,10 @@ def build_day(world: World) -> Day:
     # 10:30 other: m2 redeems 200 postal points = 200 fen -> ISS owes other 200, no fee
     services.redeem(merchant=w.other, member=m2, points=200, request_no="R2", now=at("10:30"), **other_common)
     # 11:00 shop: half of E1 returned -> 500 points clawed back, shop's funding -400 fen
-    services.refund(merchant=w.shop, refund_no="T1", original_request_no="E1", amount_fen=50000, now=at("11:00"),
+    refunds.refund(merchant=w.shop, refund_no="T1", original_request_no="E1", amount_fen=50000, now=at("11:00"),
                     **common)
     # 11:30 shop: 1 yuan of R1's 3 yuan returned -> 100 points back, ISS owes shop -100, fee -0 (2*100/300 floors to 0)
-    services.refund(merchant=w.shop, refund_no="T2", original_request_no="R1", amount_fen=100, now=at("11:30"),
+    refunds.refund(merchant=w.shop, refund_no="T2", original_request_no="R1", amount_fen=100, now=at("11:30"),
                     **common)
     # 12:00 other: m2 earns 200 more (other owes ISS 200) and the till reverses it at 12:01 (-200)
     services.earn(merchant=w.other, member=m2, amount_fen=20000, request_no="E3", now=at("12:00"), **other_common)

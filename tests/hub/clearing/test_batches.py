@@ -15,6 +15,7 @@ from hub.clearing.models import (
     SettlementInstruction,
 )
 from hub.errors import NoAuth, ParamError
+from points import refunds
 from points import services as points_services
 from points.models import ClearingItem
 from tests.hub.clearing.conftest import DAY, at, make_user, next_day
@@ -173,7 +174,7 @@ def test_corrections_go_into_a_later_batch(day):
     w = day.world
     close_day()
     # E1 refunded in full the next day: the rest of its funding comes back in the next batch
-    points_services.refund(merchant=w.shop, store=w.store, terminal=w.till, refund_no="T9", original_request_no="E1",
+    refunds.refund(merchant=w.shop, store=w.store, terminal=w.till, refund_no="T9", original_request_no="E1",
                            amount_fen=50000, now=next_day("09:00"))
     second = services.close_batch(cutoff_at=next_day("00:00").replace(day=4), now=next_day("00:00").replace(day=4))
     assert lines(second) == {(w.shop.pk, w.issuer.pk, w.postal.pk, "earn_funding"): (2, -490, -392, 0, -392)}

@@ -11,7 +11,7 @@ from hub.clearing.reconciliation import reconcile_file, record_day_end, resolve_
 from hub.errors import NoAuth, ParamError
 from hub.gateway.canonical import DayEndTotals
 from hub.models import Store, Terminal
-from points import reversal, services
+from points import refunds, reversal, services
 from tests.hub.clearing.conftest import DAY, at, make_user, next_day
 
 
@@ -30,7 +30,7 @@ def shop_day(world):
     services.redeem(member=m, points=50, request_no="R3", now=at("10:20"), **kw)
     services.freeze(member=m, points=200, request_no="F1", now=at("11:00"), **kw)
     services.confirm(merchant=w.shop, request_no="F1", now=at("11:01"))  # a redemption in two steps
-    services.refund(refund_no="T1", original_request_no="E1", amount_fen=50000, now=at("12:00"), **kw)  # 500 back
+    refunds.refund(refund_no="T1", original_request_no="E1", amount_fen=50000, now=at("12:00"), **kw)  # 500 back
     services.earn(member=m, amount_fen=40000, request_no="E4", now=at("13:00"), **kw)
     reversal.reverse(merchant=w.shop, request_no="E4", now=at("13:01"))
     services.freeze(member=m, points=10, request_no="F2", now=at("14:00"), **kw)
