@@ -23,7 +23,16 @@ from hub.errors import (
     RedeemLimitExceeded,
 )
 from points import ledger, rules
-from points.common import RETRIES, agreement_for, check_fen, check_points, fingerprint, op_row, outcome
+from points.common import (
+    RETRIES,
+    agreement_for,
+    check_fen,
+    check_points,
+    fingerprint,
+    op_row,
+    outcome,
+    program_by_id,
+)
 from points.ledger import (
     AVAILABLE,
     HELD,
@@ -154,9 +163,11 @@ def freeze(*, merchant, store, terminal, member, points: int, request_no: str, p
 
 
 def _hold(merchant, request_no: str) -> Operation:
-    op = Operation.objects.select_related("program").filter(merchant=merchant, request_no=request_no).first()
+    op = Operation.objects.filter(merchant=merchant, request_no=request_no).first()
     if op is None:
         raise OrderNotExist()
+    if op.program_id is not None:
+        op.program = program_by_id(op.program_id)  # cached: no join on the till's path
     if op.kind == Operation.Kind.TOMBSTONE or op.status == Operation.Status.REVERSED:
         raise OrderReversed()
     if op.kind != Operation.Kind.FREEZE or op.status == Operation.Status.REFUSED:
