@@ -554,13 +554,13 @@ BEGIN
     -- the available points of the batch's later items of the same member.
     --     (``later`` counted every first item; add back those already known, which wrote nothing.)
     WITH totals AS MATERIALIZED (  -- spendable points of each member's available account, set-based
-        SELECT a.member_id,
-               coalesce(sum(l.remaining) FILTER (WHERE l.expires_at IS NULL OR l.expires_at > v_now), 0) AS total
+        SELECT a.member_id, coalesce(l.total, 0) AS total
           FROM points_account a
-          LEFT JOIN points_lot l ON l.account_id = a.id AND l.remaining > 0
+          LEFT JOIN LATERAL (  -- one index probe per account (lot_open_by_expiry), never a scan
+               SELECT sum(remaining) AS total FROM points_lot
+                WHERE account_id = a.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_now)) l ON true
          WHERE a.kind = 1 AND a.program_id = v_program
-           AND a.member_id IN (SELECT member_id FROM _earn WHERE op_id IS NOT NULL)
-         GROUP BY a.member_id),
+           AND a.member_id IN (SELECT member_id FROM _earn WHERE op_id IS NOT NULL)),
     unwritten AS MATERIALIZED (  -- first items that were already known: they wrote nothing now
         SELECT idx, member_id,
                sum(CASE WHEN op_id IS NULL AND matures_at IS NULL THEN points ELSE 0 END)
