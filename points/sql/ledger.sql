@@ -529,9 +529,11 @@ BEGIN
         RETURNING id, request_no)
     UPDATE _earn e SET op_id = ins.id FROM ins WHERE ins.request_no = e.request_no AND e.first;
 
-    INSERT INTO points_txn (kind, operation_id, created_at)
-    SELECT 'earn', op_id, v_now FROM _earn WHERE op_id IS NOT NULL AND points > 0 ORDER BY idx;
-    UPDATE _earn e SET txn_id = t.id FROM points_txn t WHERE e.op_id IS NOT NULL AND t.operation_id = e.op_id;
+    -- Transaction ids drawn from the sequence first, so no join is needed to learn them.
+    UPDATE _earn SET txn_id = nextval(pg_get_serial_sequence('points_txn', 'id'))
+     WHERE op_id IS NOT NULL AND points > 0;
+    INSERT INTO points_txn (id, kind, operation_id, created_at)
+    SELECT txn_id, 'earn', op_id, v_now FROM _earn WHERE txn_id IS NOT NULL ORDER BY idx;
 
     INSERT INTO points_lot (account_id, source_operation_id, restored_from_id, original, remaining, expired,
                             expires_at, matures_at, created_at)
@@ -576,13 +578,15 @@ BEGIN
       FROM _earn e WHERE o.id = e.op_id;
 
     SELECT jsonb_agg(CASE WHEN e.op_id IS NOT NULL
-                          THEN jsonb_build_object('idx', e.idx, 'op_id', e.op_id, 'result', o.result)
+                          THEN jsonb_build_object('idx', e.idx, 'op_id', e.op_id, 'result',
+                               jsonb_build_object('request_no', e.request_no, 'points_earned', e.points,
+                                                  'points_balance', e.balance))
                           ELSE jsonb_build_object('idx', e.idx, 'replay', true, 'op_id', o.id, 'kind', o.kind,
                                                   'status', o.status, 'fingerprint', o.fingerprint,
                                                   'error_code', o.error_code, 'result', o.result) END
                      ORDER BY e.idx)
       INTO v_out
-      FROM _earn e
-      JOIN points_operation o ON o.merchant_id = v_merchant AND o.request_no = e.request_no;
+      FROM _earn e  -- only known numbers need their stored answer
+      LEFT JOIN points_operation o ON e.op_id IS NULL AND o.merchant_id = v_merchant AND o.request_no = e.request_no;
     RETURN coalesce(v_out, '[]'::jsonb);
 END $$;
