@@ -528,6 +528,8 @@ BEGIN
         ON CONFLICT (merchant_id, request_no) DO NOTHING
         RETURNING id, request_no)
     UPDATE _earn e SET op_id = ins.id FROM ins WHERE ins.request_no = e.request_no AND e.first;
+    ANALYZE _earn;  -- op_id is set now: without fresh statistics the planner expects no new item
+                    -- and joins the 1,000 rows below in nested loops
 
     -- Transaction ids drawn from the sequence first, so no join is needed to learn them.
     UPDATE _earn SET txn_id = nextval(pg_get_serial_sequence('points_txn', 'id'))
@@ -586,7 +588,9 @@ BEGIN
                                                   'error_code', o.error_code, 'result', o.result) END
                      ORDER BY e.idx)
       INTO v_out
-      FROM _earn e  -- only known numbers need their stored answer
-      LEFT JOIN points_operation o ON e.op_id IS NULL AND o.merchant_id = v_merchant AND o.request_no = e.request_no;
+      FROM _earn e  -- only known numbers need their stored answer: one index probe each, no scan
+      LEFT JOIN LATERAL (SELECT * FROM points_operation x
+                          WHERE e.op_id IS NULL AND x.merchant_id = v_merchant AND x.request_no = e.request_no) o
+             ON true;
     RETURN coalesce(v_out, '[]'::jsonb);
 END $$;
