@@ -116,6 +116,13 @@ def outcome(res: dict, *, fp: str, kind: str) -> dict:
     return res["result"]
 
 
+def replay(op: Operation, *, fp: str, kind: str) -> dict:
+    """The first answer of a request number the hub has seen (or its refusal), as points_apply
+    would give it; content other than the first time's is IDEMPOTENCY_KEY_REUSED."""
+    return outcome({"replay": True, "op_id": op.pk, "kind": op.kind, "status": op.status,
+                    "fingerprint": op.fingerprint, "error_code": op.error_code, "result": op.result}, fp=fp, kind=kind)
+
+
 def existing_operation(merchant, request_no: str, *, for_update: bool = False) -> Operation | None:
     qs = Operation.objects.filter(merchant=merchant, request_no=request_no)
     if for_update:

@@ -19,7 +19,16 @@ from django.utils import timezone
 
 from hub.errors import DomainError, OrderNotExist, OrderReversed, ParamError, RefundExceedsOriginal
 from points import ledger, rules
-from points.common import RETRIES, check_fen, check_points, fingerprint, op_row, outcome, program_by_id
+from points.common import (
+    RETRIES,
+    check_fen,
+    check_points,
+    fingerprint,
+    op_row,
+    outcome,
+    program_by_id,
+    replay,
+)
 from points.ledger import (
     AVAILABLE,
     ISSUER_LIABILITY,
@@ -91,9 +100,7 @@ def refund(*, merchant, store, terminal, refund_no: str, original_request_no: st
         except DomainError:
             previous = Operation.objects.filter(merchant=merchant, request_no=refund_no).first()
             if previous is not None:  # a replay: answer as the first time, whatever happened since
-                return outcome({"replay": True, "op_id": previous.pk, "kind": previous.kind,
-                                "status": previous.status, "fingerprint": previous.fingerprint,
-                                "error_code": previous.error_code, "result": previous.result}, fp=fp, kind="refund")
+                return replay(previous, fp=fp, kind="refund")
             raise
         try:
             return outcome(ledger.apply(entry), fp=fp, kind="refund")

@@ -16,7 +16,7 @@ from members import codes
 from members.models import Member
 from members.selectors import find_member
 from points import refunds, reversal, selectors, services
-from points.common import existing_operation, fingerprint, outcome
+from points.common import existing_operation, fingerprint, replay
 
 
 def command_fingerprint(command: TillCommand) -> str:
@@ -59,9 +59,7 @@ def _replay_if_seen(merchant, command: TillCommand, fp: str) -> dict | None:
     op = existing_operation(merchant, command.request_no)
     if op is None:
         return None
-    return outcome({"replay": True, "op_id": op.pk, "kind": op.kind, "status": op.status,
-                    "fingerprint": op.fingerprint, "error_code": op.error_code, "result": op.result},
-                   fp=fp, kind=command.op)
+    return replay(op, fp=fp, kind=command.op)
 
 
 def dispatch(credential, command: TillCommand, place) -> dict:

@@ -208,3 +208,13 @@ def test_merchant_code_must_match_the_credential(sandbox):
     _, response = till.send_raw(command)
     refused(till, response, "NO_AUTH")
     assert ledger_rows() == before
+
+
+def test_retry_with_a_used_member_code_replays_the_first_answer(till):
+    code, _ = issue_member_code(member=find_member(mobile="13800000003"))
+    command = earn_command(till, member=code)
+    _, first = till.send_raw(command)
+    _, again = till.send_raw(command, timestamp=timezone.now() + timedelta(seconds=1))
+    a, b = till.read(first), till.read(again)
+    assert a.ok and b.ok and a.data == b.data, (a, b)
+    assert Operation.objects.filter(request_no=command.request_no).count() == 1
