@@ -20,6 +20,7 @@ from django.urls import path
 from hub.errors import DomainError, ParamError, SignError
 from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec, require_str
 from hub.gateway.canonical import TillCommand
+from hub.gateway.hmac_signing import candidate_secrets, response_signed, sign_response
 from hub.gateway.jsonio import dumps_compact, loads_object, read_body
 from hub.vendors.kemai import endpoints, signing
 
@@ -52,9 +53,6 @@ _AUTH_FORMATS = {
     "signature": re.compile(r"^[A-Za-z0-9+/]{1,128}={0,2}$"),
 }
 
-
-def _candidate_secrets(keys: CredentialKeys) -> tuple[str, ...]:
-    return tuple(s for s in (keys.secrets or (keys.secret,)) if s)
 
 
 def _authorization(request: HttpRequest) -> dict[str, str]:
@@ -121,7 +119,7 @@ class KemaiAdapter:
         def verify(keys: CredentialKeys) -> str | None:
             if keys.app_key != appid:
                 return None
-            for secret in _candidate_secrets(keys):
+            for secret in candidate_secrets(keys):
                 expected = signing.request_signature(
                     secret, method=method, path=signed_path, timestamp=stamp, nonce=nonce, body=body
                 )
@@ -143,12 +141,7 @@ class KemaiAdapter:
             envelope = {"code": "SUCCESS", "message": "OK", "data": endpoints.render_data(call.command.op, outcome)}
         body = dumps_compact(envelope).encode("utf-8")
         response = HttpResponse(body, status=status, content_type=CONTENT_TYPE)
-        secret = (keys.secret or next(iter(_candidate_secrets(keys)), "")) if keys is not None else ""
-        if secret:  # an unauthenticated request gets no signature: there is no key to sign with
-            stamp, nonce = str(int(self._clock())), self._nonce_factory()
-            response["Hub-Timestamp"] = stamp
-            response["Hub-Nonce"] = nonce
-            response["Hub-Signature"] = signing.response_signature(secret, timestamp=stamp, nonce=nonce, body=body)
+        sign_response(response, keys=keys, body=body, timestamp=str(int(self._clock())), nonce=self._nonce_factory())
         return response
 
     # ---- hub -> till (tests, benchmarks, till simulator) --------------------------------
@@ -168,12 +161,7 @@ class KemaiAdapter:
                            headers={"Authorization": header})
 
     def read_response(self, status: int, headers: dict, body: bytes, keys: CredentialKeys) -> ReadResponse:
-        lowered = {str(k).lower(): v for k, v in headers.items()}
-        stamp, nonce, given = (lowered.get(f"hub-{n}") for n in ("timestamp", "nonce", "signature"))
-        signature_valid = bool(stamp and nonce and given) and any(
-            signing.same(signing.response_signature(s, timestamp=stamp, nonce=nonce, body=body), given)
-            for s in _candidate_secrets(keys)
-        )
+        signature_valid = response_signed(headers, body, keys)
         try:
             payload = loads_object(body, what="应答")
         except ParamError:

@@ -8,33 +8,18 @@ Response: ``Base64(HMAC-SHA256(secret, TIMESTAMP\\nNONCE\\nBODY\\n))`` in ``Hub-
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
+
+from hub.gateway.hmac_signing import (  # noqa: F401 - the shared HMAC scheme, re-exported
+    request_signature,
+    request_string,
+    response_signature,
+    same,
+)
 
 SCHEME = "KEMAI-HMAC-SHA256"
 AUTH_ITEMS = ("appid", "nonce_str", "timestamp", "signature")
 _ITEM = re.compile(r'^\s*([A-Za-z_]+)\s*=\s*"([^",]*)"\s*$')
-
-
-def _hmac_b64(secret: str, message: bytes) -> str:
-    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def request_signature(secret: str, *, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
-    head = f"{method}\n{path}\n{timestamp}\n{nonce}\n".encode()
-    return _hmac_b64(secret, head + body + b"\n")
-
-
-def response_signature(secret: str, *, timestamp: str, nonce: str, body: bytes) -> str:
-    return _hmac_b64(secret, f"{timestamp}\n{nonce}\n".encode() + body + b"\n")
-
-
-def same(expected: str, given: str) -> bool:
-    """Constant-time comparison of two signatures."""
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
 
 
 def authorization_header(*, appid: str, nonce: str, timestamp: str, signature: str) -> str:

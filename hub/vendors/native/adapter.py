@@ -21,6 +21,7 @@ from django.urls import path
 from hub.errors import DomainError, ParamError, SignError
 from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys, ParsedCall, ReadResponse, RequestSpec
 from hub.gateway.canonical import TillCommand
+from hub.gateway.hmac_signing import candidate_secrets, response_signed, sign_response
 from hub.gateway.jsonio import dumps_compact, loads_object, read_body
 from hub.vendors.native import batch, endpoints, signing
 
@@ -34,11 +35,6 @@ _AUTH_FORMATS = {
     "signature": re.compile(r"^[A-Za-z0-9+/]{43}=$"),
 }
 
-
-def _candidate_secrets(keys: CredentialKeys | None) -> tuple[str, ...]:
-    if keys is None:
-        return ()
-    return tuple(s for s in (keys.secret, *keys.secrets) if s)
 
 
 def _authorization(request: HttpRequest) -> dict[str, str]:
@@ -108,7 +104,7 @@ class NativeAdapter:
         def verify(keys: CredentialKeys) -> str | None:
             if keys.app_key != app_key:
                 return None
-            for secret in _candidate_secrets(keys):
+            for secret in candidate_secrets(keys):
                 expected = signing.request_signature(secret, method=method, path=signed_path, timestamp=stamp,
                                                      nonce=nonce, body=body)
                 if signing.same(expected, given):
@@ -129,12 +125,7 @@ class NativeAdapter:
             envelope = {"code": "SUCCESS", "message": "成功", "data": render_data(call.command.op, outcome)}
         body = dumps_compact(envelope).encode()
         response = HttpResponse(body, status=status, content_type=CONTENT_TYPE)
-        secret = next(iter(_candidate_secrets(keys)), "")
-        if secret:  # an unauthenticated request gets no signature: there is no key to sign with
-            stamp, nonce = str(int(self._clock())), self._nonce_factory()
-            response["Hub-Timestamp"] = stamp
-            response["Hub-Nonce"] = nonce
-            response["Hub-Signature"] = signing.response_signature(secret, timestamp=stamp, nonce=nonce, body=body)
+        sign_response(response, keys=keys, body=body, timestamp=str(int(self._clock())), nonce=self._nonce_factory())
         return response
 
     # ---- hub -> till (tests, benchmarks, till simulator) -----------------------------------
@@ -158,11 +149,7 @@ class NativeAdapter:
                            headers={"Authorization": header})
 
     def read_response(self, status: int, headers: dict, body: bytes, keys: CredentialKeys) -> ReadResponse:
-        lowered = {str(k).lower(): v for k, v in headers.items()}
-        stamp, nonce, given = (lowered.get(f"hub-{n}") for n in ("timestamp", "nonce", "signature"))
-        signature_valid = bool(stamp and nonce and given) and any(
-            signing.same(signing.response_signature(s, timestamp=stamp, nonce=nonce, body=body), given)
-            for s in _candidate_secrets(keys))
+        signature_valid = response_signed(headers, body, keys)
         try:
             payload = loads_object(body, what="应答")
         except ParamError:
