@@ -180,7 +180,7 @@ class Account(models.Model):
     kind = models.PositiveSmallIntegerField("类型", choices=Kind.choices)
     member = models.ForeignKey("members.Member", verbose_name="会员", on_delete=models.PROTECT, null=True, blank=True)
     party = models.ForeignKey("hub.Merchant", verbose_name="参与方", on_delete=models.PROTECT, null=True, blank=True)
-    balance = models.BigIntegerField("余额", default=0, help_text="会员账户为实时余额；共享账户为已汇总部分")
+    balance = models.BigIntegerField("余额", default=0, help_text="会员账户为实时余额；共享账户（发行方、商户、沉淀）不在此更新，按日汇总见共享账户日汇总")
 
     class Meta:
         db_table = "points_account"

@@ -29,9 +29,6 @@ OPS = (
 # hub.gateway.batch.BatchItem), answered item by item (hub.gateway.batch.run_batch).
 BATCH_OP = "batch"
 
-# Operations that change state and therefore carry the till's request number.
-STATEFUL_OPS = frozenset({"earn", "redeem", "freeze", "refund"})
-
 
 @dataclass(frozen=True)
 class DayEndTotals:

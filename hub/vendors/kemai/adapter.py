@@ -54,7 +54,6 @@ _AUTH_FORMATS = {
 }
 
 
-
 def _authorization(request: HttpRequest) -> dict[str, str]:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
