@@ -297,3 +297,16 @@ def test_store_and_forward_sale_expires_by_its_business_date(world):
     expected = datetime(2027, 1, 1, tzinfo=rules.SHANGHAI)
     for no in ("B1", "S1"):
         assert Lot.objects.get(source_operation__request_no=no).expires_at == expected
+
+
+def test_identify_counts_the_daily_cap_like_the_ledger(world):
+    world.agreement.daily_cap_points = 100
+    world.agreement.save()
+    clear_caches()
+    m = world.member()
+    t0 = anchor()
+    world.earn(m, 30000, now=t0)
+    world.freeze(m, 100, "F", now=t0)
+    assert selectors.identify(merchant=world.shop, member=m, now=t0)["redeemable_points"] == 0
+    later = t0 + timedelta(minutes=16)
+    assert selectors.identify(merchant=world.shop, member=m, now=later)["redeemable_points"] == 100
