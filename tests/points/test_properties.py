@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hub.errors import DomainError
 from points import reversal, selectors, services, sweeps
 from points.checks import check_ledger
-from points.models import Agreement, ConversionRate, Operation
+from points.models import Agreement, ConversionRate, Lot, Operation
 from tests.points.conftest import build_world
 
 step = st.one_of(
@@ -86,11 +86,19 @@ def test_random_sequences_keep_the_invariants(steps):
                     amount, days, parts = args
                     world.earn(m, amount, f"{no}S", now=clock)
                     clock += timedelta(days=days, hours=1)
+                    sweeps.mature_pending(now=clock)
                     sweeps.expire_lots(now=clock)
+                    lot = Lot.objects.filter(source_operation__request_no=f"{no}S", restored_from=None).first()
+                    live = lot is not None and (lot.expires_at is None or lot.expires_at > clock)
+                    left = lot.remaining if live else 0  # nothing spent it: what a full refund may take
+                    before = selectors.balances(m, world.postal, clock)
                     for part in range(parts):
                         share = amount // parts if part < parts - 1 else amount - (parts - 1) * (amount // parts)
                         world.refund(f"{no}S", share, f"{no}T{part}", now=clock)
                         refunds.append(f"{no}T{part}")
+                    after = selectors.balances(m, world.postal, clock)
+                    # expired points are never taken again from the member's other lots
+                    assert (before["available"] + before["pending"]) - (after["available"] + after["pending"]) == left
                 elif kind == "reverse_refund":  # any refund but the last one when there are several
                     if refunds:
                         candidates = refunds[:-1] or refunds
