@@ -88,6 +88,7 @@ def test_random_sequences_keep_the_invariants(steps):
                     clock += timedelta(days=days, hours=1)
                     sweeps.mature_pending(now=clock)
                     sweeps.expire_lots(now=clock)
+                    world.earn(m, amount, f"{no}N", now=clock)  # other points the refund must not touch
                     lot = Lot.objects.filter(source_operation__request_no=f"{no}S", restored_from=None).first()
                     live = lot is not None and (lot.expires_at is None or lot.expires_at > clock)
                     left = lot.remaining if live else 0  # nothing spent it: what a full refund may take
