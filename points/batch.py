@@ -54,7 +54,7 @@ def earn_many(*, merchant, store, terminal, items: list[EarnItem], now: datetime
             continue
         at = item.business_time or now
         points = rules.earn_points(agreement, program, amount_fen=item.amount_fen, tier_code=item.member.tier.code,
-                                   at=at, campaigns=campaigns)
+                                   at=now, campaigns=campaigns)  # campaigns by the hub's receive time
         fps[idx] = item.fp or fingerprint("earn", member=item.member.pk, amount_fen=item.amount_fen, program=program.pk)
         payload_items.append({
             "idx": idx, "request_no": item.request_no, "fp": fps[idx], "member_id": item.member.pk,

@@ -1,11 +1,14 @@
-"""The till operations, one service function each. Every movement of points goes through here.
+"""The posting layer of the till operations: what earn, redeem, freeze, confirm, unfreeze,
+convert and grant write.
 
-Each function takes the merchant, store, terminal and the till's request number, decides in
-Python what to write (rules, limits, legs, clearing items, the answer) and writes it atomically
-with one call of the ledger (``points.ledger.apply``). The same request number with the same
-content returns the first answer — refusals included; with other content it is refused
-``IDEMPOTENCY_KEY_REUSED``. Refund lives in ``points.refunds``, reverse in ``points.reversal``;
-reads in ``points.selectors``.
+The way in is ``points.till`` (one function per operation): it checks the arguments, computes
+the fingerprint, looks the request number up first (a seen number answers its first answer
+whatever today's rules say) and resolves the member; only then does it call the function here,
+which applies today's rules (agreement, limits, the naming's strength), decides in Python what
+to write (legs, clearing items, the answer) and writes it atomically with one call of the ledger
+(``points.ledger.apply``), which still replays a request that raced in meanwhile. Refund's
+posting lives in ``points.refunds``, reverse's in ``points.reversal``; reads in
+``points.selectors``.
 """
 
 from __future__ import annotations
@@ -66,8 +69,9 @@ def earn(*, merchant, store, terminal, member, amount_fen: int, request_no: str,
         raise NoAuth("该商户不可发放此积分")
     program = agreement.program
     fp = fp or fingerprint("earn", member=member.pk, amount_fen=amount_fen, program=program.pk)
+    # Campaigns run by the hub's receive time: a sale backdated into an ended campaign earns as today.
     points = rules.earn_points(agreement, program, amount_fen=amount_fen, tier_code=member.tier.code,
-                               at=business_time or now, campaigns=campaigns)
+                               at=now, campaigns=campaigns)
     entry = Entry(
         now=now, txn_kind="earn",
         op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=program,
