@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from hub.errors import DomainError, NoAuth
 from points import rules
 from points.common import agreement_for, check_fen, fingerprint, outcome
+from points.ledger import iso as ledger_iso
 
 MAX_ITEMS = 1000
 
@@ -40,7 +41,6 @@ def earn_many(*, merchant, store, terminal, items: list[EarnItem], now: datetime
         raise NoAuth("该商户不可发放此积分")
     program = agreement.program
     funded = agreement.funding == agreement.Funding.MERCHANT and merchant.pk != program.issuer_id
-    expires = rules.expiry_for(program, now)
     matures = rules.matures_at(agreement, now)
     out: list = [None] * len(items)
     payload_items, fps = [], {}
@@ -61,7 +61,7 @@ def earn_many(*, merchant, store, terminal, items: list[EarnItem], now: datetime
             "points": points, "amount_fen": item.amount_fen,
             "cost_fen": rules.issue_cost_fen(agreement, points) if funded else 0,
             "business_time": at.isoformat(), "business_date": rules.business_date(at).isoformat(),
-            "expires_at": expires.isoformat() if expires else None,
+            "expires_at": ledger_iso(rules.expiry_for(program, rules.earned_at(item.business_time, now))),
             "matures_at": matures.isoformat() if matures else None,
         })
     if not payload_items:

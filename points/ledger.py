@@ -1,7 +1,9 @@
 """The thin Python side of the ledger's atomic write: build a ``points_apply`` payload, call it.
 
 A payload names accounts by (kind, program, member, party); the database resolves, creates and
-locks them. See points/sql/ledger.sql for the exact contract.
+locks them. The contract (account kinds, lot modes, payload keys) is named once in
+points/contract.py and every payload is validated against it before the call; docs/ledger.md
+describes it, points/sql/ledger.sql implements it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from datetime import datetime
 from django.db import DatabaseError, connection, transaction
 from psycopg.types.json import Jsonb
 
-from points.models import Account
+from points import contract
+from points.contract import AccountKind, LotMode
 
-AVAILABLE = Account.Kind.AVAILABLE.value
-PENDING = Account.Kind.PENDING.value
-HELD = Account.Kind.HELD.value
-ISSUER_LIABILITY = Account.Kind.ISSUER_LIABILITY.value
-MERCHANT_REDEEMED = Account.Kind.MERCHANT_REDEEMED.value
-BREAKAGE = Account.Kind.BREAKAGE.value
+AVAILABLE = AccountKind.AVAILABLE.value
+PENDING = AccountKind.PENDING.value
+HELD = AccountKind.HELD.value
+ISSUER_LIABILITY = AccountKind.ISSUER_LIABILITY.value
+MERCHANT_REDEEMED = AccountKind.MERCHANT_REDEEMED.value
+BREAKAGE = AccountKind.BREAKAGE.value
 
 
 def member_account(kind: int, program_id: int, member_id: int) -> list:
@@ -38,10 +41,16 @@ class Posting:
 
     account: list
     amount: int
-    lots: dict = field(default_factory=dict)  # {"take": True} | {"take_lot": id} | {"new_lot": {...}} | {"restore": {...}}
+    lots: dict = field(default_factory=dict)  # {LotMode: its value} (points.contract.LotMode)
 
     def as_json(self) -> dict:
         return {"account": self.account, "amount": self.amount, **self.lots}
+
+
+def claw(lot_id: int, *, owed: int, counter: int) -> dict:
+    """Lot mode of a leg taking back an earned lot's points; ``counter`` is the index of the leg
+    (the issuer's liability) that shrinks by the expired part, which is not taken again."""
+    return {LotMode.CLAW.value: {"lot": lot_id, "owed": owed, "counter": counter}}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -64,6 +73,7 @@ class Entry:
     result: dict | None = None
     refuse: dict | None = None
     guard: dict | None = None
+    reverse: dict | None = None  # {"original", "fen", "points"}: the operation is reversed by this call
 
     def payload(self) -> dict:
         p: dict = {"now": iso(self.now), "txn_kind": self.txn_kind, "legs": [leg.as_json() for leg in self.legs]}
@@ -85,7 +95,9 @@ class Entry:
             p["refuse"] = self.refuse
         if self.guard is not None:
             p["guard"] = self.guard
-        return p
+        if self.reverse is not None:
+            p["reverse"] = self.reverse
+        return contract.validate(p)
 
 
 class Conflict(Exception):

@@ -31,6 +31,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from points.contract import AccountKind
+
 
 class Program(models.Model):
     class Expiry(models.TextChoices):
@@ -169,15 +171,16 @@ class ConversionRate(models.Model):
 
 
 class Account(models.Model):
-    class Kind(models.IntegerChoices):
-        AVAILABLE = 1, "会员可用"
-        PENDING = 2, "会员待生效"
-        HELD = 3, "会员冻结"
-        ISSUER_LIABILITY = 10, "发行方负债"
-        MERCHANT_REDEEMED = 11, "商户受理"
-        BREAKAGE = 12, "过期沉淀"
+    class Kind(models.IntegerChoices):  # the values are points.contract.AccountKind (SQL is rendered from it)
+        AVAILABLE = AccountKind.AVAILABLE.value, "会员可用"
+        PENDING = AccountKind.PENDING.value, "会员待生效"
+        HELD = AccountKind.HELD.value, "会员冻结"
+        ISSUER_LIABILITY = AccountKind.ISSUER_LIABILITY.value, "发行方负债"
+        MERCHANT_REDEEMED = AccountKind.MERCHANT_REDEEMED.value, "商户受理"
+        BREAKAGE = AccountKind.BREAKAGE.value, "过期沉淀"
 
-    MEMBER_KINDS = (Kind.AVAILABLE, Kind.PENDING, Kind.HELD)
+    MEMBER_KINDS = (Kind.AVAILABLE, Kind.PENDING, Kind.HELD)  # = contract.MEMBER_KINDS (a test asserts it)
+    SHARED_KINDS = (Kind.ISSUER_LIABILITY, Kind.MERCHANT_REDEEMED, Kind.BREAKAGE)
 
     program = models.ForeignKey(Program, verbose_name="积分计划", on_delete=models.PROTECT)
     kind = models.PositiveSmallIntegerField("类型", choices=Kind.choices)

@@ -5,7 +5,15 @@ Earned points are clawed back and redeemed points given back in proportion to th
 refunded so far (so partial refunds add up exactly to a full one; the last refund reconciles
 rounding); for a payment the till may name the points to give back instead. Never more than the
 original. One read (the original with its lot and clearing items, in one query) and one write,
-guarded on the original's refunded totals as read; a concurrent refund means read again.
+guarded on the original's refunded totals as read; a concurrent refund (or a reverse of one of its
+refunds) means read again.
+
+Which lots a clawback takes is decided by the ledger under the member's locks (the ``claw`` lot
+mode), never from the read: a redeem or the maturation sweep moving the lot meanwhile cannot make
+a refund fail. Points of the sale that expired are not taken again (they are the issuer's
+breakage already). Clearing items: each refund brings the sale's items (with every refund and
+every reversal of one) to the share still outstanding, so the refund that completes a sale takes
+the exact remainder.
 """
 
 from __future__ import annotations
@@ -57,22 +65,25 @@ class Original:
     program: Program
     member_id: int
     lot_id: int | None  # the lot an earn created
-    lot_kind: int | None  # the account it lives in now (pending or available)
-    lot_remaining: int
-    clearing: list  # [{payer, payee, program, kind, points, amount, fee}] summed per pair and kind
+    clearing: list  # [{payer, payee, program, kind, points, amount, fee, net_points, net_amount, net_fee}]
+    #                 per pair and kind: the original's own items, and the net with all its refunds'
 
 
 _READ = """
 SELECT o.id, o.kind, o.status, o.points, o.amount_fen, o.refunded_fen, o.refunded_points, o.program_id,
-       o.member_id, l.id, a.kind, coalesce(l.remaining, 0),
+       o.member_id, l.id,
        (SELECT coalesce(json_agg(c), '[]') FROM (
             SELECT payer_id AS payer, payee_id AS payee, program_id AS program, kind,
-                   sum(points) AS points, sum(amount_fen) AS amount, sum(fee_fen) AS fee
-              FROM points_clearing_item WHERE operation_id = o.id
+                   coalesce(sum(points) FILTER (WHERE operation_id = o.id), 0) AS points,
+                   coalesce(sum(amount_fen) FILTER (WHERE operation_id = o.id), 0) AS amount,
+                   coalesce(sum(fee_fen) FILTER (WHERE operation_id = o.id), 0) AS fee,
+                   sum(points) AS net_points, sum(amount_fen) AS net_amount, sum(fee_fen) AS net_fee
+              FROM points_clearing_item
+             WHERE operation_id = ANY (ARRAY(SELECT o.id UNION ALL
+                                             SELECT r.id FROM points_operation r WHERE r.original_id = o.id))
              GROUP BY payer_id, payee_id, program_id, kind) c)
   FROM points_operation o
   LEFT JOIN points_lot l ON o.kind = 'earn' AND l.source_operation_id = o.id AND l.restored_from_id IS NULL
-  LEFT JOIN points_account a ON a.id = l.account_id
  WHERE o.merchant_id = %s AND o.request_no = %s
 """
 
@@ -83,8 +94,8 @@ def _read(merchant, request_no: str) -> Original | None:
         row = cursor.fetchone()
     if row is None or row[7] is None:
         return None
-    clearing = row[12] if isinstance(row[12], list) else json.loads(row[12])
-    return Original(*row[:7], program_by_id(row[7]) if row[1] in REFUNDABLE else None, *row[8:12], clearing)
+    clearing = row[10] if isinstance(row[10], list) else json.loads(row[10])
+    return Original(*row[:7], program_by_id(row[7]) if row[1] in REFUNDABLE else None, *row[8:10], clearing)
 
 
 def refund(*, merchant, store, terminal, refund_no: str, original_request_no: str, amount_fen: int,
@@ -134,9 +145,9 @@ def _entry(merchant, store, terminal, refund_no, original_request_no, amount_fen
     clawed = returned = 0
     if moved:
         if original.kind == Operation.Kind.EARN:
-            clawed = moved
-            entry.legs = _clawback_legs(original, moved)
-            entry.legs.append(Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), moved))
+            clawed = moved  # the ledger answers what it actually took back (expired points are not)
+            entry.legs = [_clawback_leg(original, moved),
+                          Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), moved)]
         else:
             returned = moved
             entry.legs = [
@@ -144,7 +155,7 @@ def _entry(merchant, store, terminal, refund_no, original_request_no, amount_fen
                 Posting(member_account(AVAILABLE, program.pk, member_id), moved,
                         {"restore": {"operation": original.id, "grace_days": program.restore_grace_days}}),
             ]
-        entry.clearing = _proportional_clearing(original, original.refunded_points, original.refunded_points + moved)
+    entry.clearing = _remaining_clearing(original, original.refunded_points + moved)
     entry.result = {"refund_no": refund_no, "request_no": original_request_no, "points_clawed_back": clawed,
                     "points_returned": returned, "amount_fen": amount_fen}
     return entry
@@ -167,26 +178,31 @@ def _points_moved(original: Original, amount_fen: int, points: int | None) -> in
     return moved
 
 
-def _clawback_legs(original: Original, points: int) -> list[Posting]:
-    """Take earned points back: first from the lot the sale created (pending or available),
-    then from the member's other available lots, earliest expiry first."""
-    legs = []
-    from_lot = min(points, original.lot_remaining) if original.lot_id else 0
-    if from_lot:
-        legs.append(Posting(member_account(original.lot_kind, original.program.pk, original.member_id), -from_lot,
-                            {"take_lot": original.lot_id}))
-    if points - from_lot:
-        legs.append(Posting(member_account(AVAILABLE, original.program.pk, original.member_id), -(points - from_lot),
-                            {"take": True}))
-    return legs
+def _clawback_leg(original: Original, points: int) -> Posting:
+    """Take earned points back (the ledger decides from which lots, under the locks): the sale's
+    own lot first (pending or available), then what the member spent of it from other lots; the
+    part that expired is not taken (the issuer's liability leg, index 1, shrinks by it)."""
+    account = member_account(AVAILABLE, original.program.pk, original.member_id)
+    if original.lot_id is None:
+        return Posting(account, -points, {"take": True})
+    return Posting(account, -points,
+                   ledger.claw(original.lot_id, owed=original.points - original.refunded_points, counter=1))
 
 
-def _proportional_clearing(original: Original, before: int, after: int) -> list[dict]:
-    """Undo the share (before, after] of the original's clearing items, in points."""
-    return [
-        {"payer": c["payer"], "payee": c["payee"], "program": c["program"], "kind": c["kind"],
-         "points": -rules.cumulative_share(c["points"], before, after, original.points),
-         "amount_fen": -rules.cumulative_share(c["amount"], before, after, original.points),
-         "fee_fen": -rules.cumulative_share(c["fee"], before, after, original.points)}
-        for c in original.clearing if c["points"]
-    ]
+def _remaining_clearing(original: Original, after: int) -> list[dict]:
+    """The items that bring the sale's clearing (its own items, every refund's, every reversal's) to
+    the share still outstanding once ``after`` of its points are refunded: zero, to the fen, once
+    the whole sale is. Computed from the live net, not from the previous slice, so a reversed
+    refund (other than the last) cannot make the slices overlap."""
+    items = []
+    for c in original.clearing:
+        if not c["points"]:
+            continue
+        item = {"payer": c["payer"], "payee": c["payee"], "program": c["program"], "kind": c["kind"]}
+        for key, total, net in (("points", c["points"], c["net_points"]), ("amount_fen", c["amount"], c["net_amount"]),
+                                ("fee_fen", c["fee"], c["net_fee"])):
+            outstanding = total - rules.cumulative_share(total, 0, after, original.points)
+            item[key] = outstanding - net
+        if item["points"] or item["amount_fen"] or item["fee_fen"]:
+            items.append(item)
+    return items

@@ -101,6 +101,12 @@ def expiry_for(program, earned_at: datetime) -> datetime | None:
     return datetime(local.year + 2, 1, 1, tzinfo=SHANGHAI)  # the end of the year after
 
 
+def earned_at(business_time: datetime | None, now: datetime) -> datetime:
+    """When points are earned for expiry: the sale's business time (a store-and-forward sale of 31
+    December uploaded on 1 January expires as a sale of 31 December), never later than now."""
+    return min(business_time, now) if business_time is not None else now
+
+
 def matures_at(agreement, earned_at: datetime) -> datetime | None:
     return earned_at + timedelta(days=agreement.maturation_days) if agreement.maturation_days else None
 
@@ -109,7 +115,10 @@ def matures_at(agreement, earned_at: datetime) -> datetime | None:
 
 def check_redeem(agreement, program, *, points: int, sale_amount_fen: int | None = None) -> None:
     """Refuse a redemption that breaks the agreement's limits (the daily cap is checked by the
-    ledger under the member's lock)."""
+    ledger under the member's lock). A redemption worth 0 fen is refused: it could never be
+    refunded (a refund is at least 1 fen) and would pay nothing."""
+    if points_value_fen(program, points) == 0:
+        raise RedeemLimitExceeded("抵扣积分价值不足 1 分，不能抵扣")
     if points < agreement.redeem_min_points:
         raise RedeemLimitExceeded(f"单笔最少抵扣 {agreement.redeem_min_points} 积分")
     if points % agreement.redeem_step_points:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from hub.errors import (
+    DomainError,
     FreezeExpired,
     NoAuth,
     OrderNotExist,
@@ -84,7 +85,7 @@ def earn(*, merchant, store, terminal, member, amount_fen: int, request_no: str,
         matures = rules.matures_at(agreement, now)
         entry.legs = [
             Posting(member_account(PENDING if matures else AVAILABLE, program.pk, member.pk), points,
-                    {"new_lot": {"expires_at": ledger.iso(rules.expiry_for(program, now)),
+                    {"new_lot": {"expires_at": ledger.iso(rules.expiry_for(program, rules.earned_at(business_time, now))),
                                  "matures_at": ledger.iso(matures)}}),
             Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), -points),
         ]
@@ -203,6 +204,8 @@ def confirm(*, merchant, request_no: str, store=None, terminal=None, now: dateti
             ))
         except ledger.Conflict:
             continue  # released or confirmed meanwhile: read again
+        if res.get("error_code"):  # the ledger refused the write (nothing moved): never a success
+            raise DomainError(code=res["error_code"])
         result["points_balance"] = res["points_balance"]
         return result
     raise FreezeExpired()
@@ -222,6 +225,8 @@ def release_hold(op: Operation, now: datetime) -> int | None:
         ))
     except ledger.Conflict:
         return None
+    if res.get("error_code"):  # the ledger refused the write (nothing moved)
+        raise DomainError(code=res["error_code"])
     return res["points_balance"]
 
 

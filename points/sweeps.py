@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from points import rules
+from points.contract import SHARED_KINDS
 from points.models import Operation
 from points.services import release_hold
 
@@ -75,11 +76,11 @@ def rollup_counterparties(*, business_day: date | None = None, now: datetime | N
         cursor.execute(
             """INSERT INTO points_counterparty_rollup (account_id, business_date, amount, postings)
                SELECT p.account_id, %s, sum(p.amount), count(*)
-                 FROM points_posting p JOIN points_account a ON a.id = p.account_id AND a.kind >= 10
+                 FROM points_posting p JOIN points_account a ON a.id = p.account_id AND a.kind = ANY (%s)
                 WHERE p.created_at >= %s AND p.created_at < %s
                 GROUP BY p.account_id
                ON CONFLICT (account_id, business_date)
                DO UPDATE SET amount = EXCLUDED.amount, postings = EXCLUDED.postings""",
-            [day, start, start + timedelta(days=1)],
+            [day, [int(kind) for kind in SHARED_KINDS], start, start + timedelta(days=1)],
         )
         return cursor.rowcount

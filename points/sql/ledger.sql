@@ -3,7 +3,9 @@
 -- what the database can: balanced transactions, append-only postings, non-negative balances and
 -- lots, FIFO-by-expiry consumption, idempotency per merchant × request number.
 --
--- Loaded by a migration (points/migrations/0002_ledger_sql.py); safe to run again.
+-- Loaded by a migration (points/migrations/0002_ledger_sql.py); safe to run again. The file is a
+-- template: __AVAILABLE__, __MEMBER_KINDS__ etc. are the account kinds of points/contract.py, put in
+-- by points.contract.render_sql when a migration loads it (one definition, in Python).
 
 -- ---------------------------------------------------------------------------------------------
 -- Append-only: postings, lot usages and ledger transactions are never updated or deleted.
@@ -101,12 +103,17 @@ $$;
 --   "txn_kind": "earn" | ...,
 --   "legs": [{"account": [kind, program, member, party], "amount": n,
 --             "take": true | "take_lot": lot_id | "new_lot": {expires_at, matures_at}
---             | "restore": {"operation": op_id, "grace_days": d}}],
+--             | "restore": {"operation": op_id, "grace_days": d}
+--             | "claw": {"lot": lot_id, "owed": n, "counter": leg index}
+--             | "reclaim": {"lots": [[lot_id, n], ...], "usage_operation": op_id,
+--                           "breakage": [kind, program, member, party]}}],
 --   "clearing": [{payer, payee, program, kind, points, amount_fen, fee_fen}],
 --   "daily_cap": {"limit", "merchant", "program", "member", "date", "points"},
 --   "balance_of": [kind, program, member],   -- points_balance in the result
---   "result": {...}                          -- stored as the operation's first answer
+--   "result": {...},                         -- stored as the operation's first answer
+--   "reverse": {original, fen, points}       -- the operation is reversed by this call (see 3c)
 -- }
+-- The keys are named once in points/contract.py, which validates every payload before the call.
 -- Returns {"op_id", "txn_id", "points_balance", "result"} on success,
 --         {"op_id", "error_code"} on a refusal (recorded on an inserted operation),
 --         {"replay": true, "op_id", "kind", "status", "fingerprint", "error_code", "result"} when
@@ -134,6 +141,17 @@ DECLARE
     v_balance bigint;
     v_result jsonb;
     v_error text;
+    v_legs int := coalesce(jsonb_array_length(p->'legs'), 0);
+    v_pending bigint;
+    v_chain bigint[];
+    v_spent bigint;
+    v_from_lots bigint;
+    v_from_pending bigint;
+    v_forgiven bigint;
+    v_clawed bigint;
+    v_unexpired bigint;
+    v_counter int;
+    v_pair jsonb;
     i int;
 BEGIN
     -- 1. The operation row is the idempotency key.
@@ -175,15 +193,25 @@ BEGIN
     IF p ? 'guard' THEN
         PERFORM 1 FROM points_operation WHERE id = (p->'guard'->>'op')::bigint FOR UPDATE;
     END IF;
-    FOR i IN 0 .. coalesce(jsonb_array_length(p->'legs'), 0) - 1 LOOP
+    FOR i IN 0 .. v_legs - 1 LOOP
         v_leg := p->'legs'->i;
         v_kind := (v_leg->'account'->>0)::int;
         v_acc := points_account_id(v_kind, (v_leg->'account'->>1)::bigint,
                                    (v_leg->'account'->>2)::bigint, (v_leg->'account'->>3)::bigint);
         v_accounts := v_accounts || v_acc;
         v_amounts := v_amounts || (v_leg->>'amount')::bigint;
-        IF v_kind < 10 THEN
+        IF v_kind IN (__MEMBER_KINDS__) THEN
             v_member_accounts := v_member_accounts || v_acc;
+        END IF;
+        IF v_leg ? 'claw' THEN
+            -- The earned lot may live in the member's pending account (or move there→available
+            -- under the maturation sweep): lock that account too, if it exists.
+            SELECT id INTO v_pending FROM points_account
+             WHERE member_id = (v_leg->'account'->>2)::bigint AND program_id = (v_leg->'account'->>1)::bigint
+               AND kind = __PENDING__;
+            IF v_pending IS NOT NULL THEN
+                v_member_accounts := v_member_accounts || v_pending;
+            END IF;
         END IF;
     END LOOP;
     PERFORM 1 FROM points_account WHERE id = ANY (v_member_accounts) ORDER BY id FOR UPDATE;
@@ -216,18 +244,36 @@ BEGIN
                AND program_id = (p->'daily_cap'->>'program')::bigint
                AND business_date = (p->'daily_cap'->>'date')::date
                AND kind IN ('redeem', 'freeze') AND status IN ('success', 'frozen', 'confirmed')
+               AND NOT (status = 'frozen' AND hold_expires_at <= v_now)  -- expired, not yet swept
                AND id <> v_op;
             IF v_used + (p->'daily_cap'->>'points')::bigint > (p->'daily_cap'->>'limit')::bigint THEN
                 RAISE EXCEPTION 'REDEEM_LIMIT_EXCEEDED' USING ERRCODE = 'P0010';
             END IF;
         END IF;
 
-        INSERT INTO points_txn (kind, operation_id, created_at)
-        VALUES (p->>'txn_kind', coalesce((p->>'txn_operation')::bigint, v_op), v_now)
-        RETURNING id INTO v_txn;
+        -- 3c. A reverse: the operation is reversed (a refused one keeps its status), and a reversed
+        --     refund no longer counts in its original's refunded totals (the original is locked).
+        IF p ? 'reverse' THEN
+            UPDATE points_operation
+               SET reversed_at = v_now, status = CASE WHEN status = 'refused' THEN status ELSE 'reversed' END
+             WHERE id = v_op;
+            IF p->'reverse'->>'original' IS NOT NULL THEN
+                UPDATE points_operation
+                   SET refunded_fen = refunded_fen - coalesce((p->'reverse'->>'fen')::bigint, 0),
+                       refunded_points = refunded_points - coalesce((p->'reverse'->>'points')::bigint, 0)
+                 WHERE id = (p->'reverse'->>'original')::bigint;
+            END IF;
+        END IF;
+
+        -- A reverse that moves nothing (a tombstone, a refused request) writes no transaction.
+        IF v_legs > 0 OR jsonb_array_length(coalesce(p->'clearing', '[]')) > 0 OR NOT p ? 'reverse' THEN
+            INSERT INTO points_txn (kind, operation_id, created_at)
+            VALUES (p->>'txn_kind', coalesce((p->>'txn_operation')::bigint, v_op), v_now)
+            RETURNING id INTO v_txn;
+        END IF;
 
         -- 4. Lots.
-        FOR i IN 0 .. coalesce(jsonb_array_length(p->'legs'), 0) - 1 LOOP
+        FOR i IN 0 .. v_legs - 1 LOOP
             v_leg := p->'legs'->i;
             v_acc := v_accounts[i + 1];
             v_amount := v_amounts[i + 1];
@@ -256,6 +302,135 @@ BEGIN
                 END LOOP;
                 IF v_left > 0 THEN
                     RAISE EXCEPTION 'POINTS_INSUFFICIENT' USING ERRCODE = 'P0011';
+                END IF;
+            ELSIF v_leg ? 'claw' THEN
+                -- Take back the points of an earned lot (a refund or reverse of an earn, the reverse
+                -- of a conversion's target), decided here under the locks, not from an earlier read:
+                --   1. from the lot itself and the lots its points were re-credited to (restored_from
+                --      chain), in whichever member account each lives now (pending or available);
+                --   2. the part of them the member has spent: from the member's other available lots,
+                --      earliest expiry first (refused POINTS_INSUFFICIENT if they are not there);
+                --   3. the part that expired is not taken again: it is already the issuer's breakage.
+                --      It is forgiven, and the counter leg (the issuer's liability) shrinks by it.
+                -- "owed" is what the earn still has outstanding (its points less the live refunds').
+                v_left := -v_amount;
+                WITH RECURSIVE chain(id) AS (
+                    SELECT (v_leg->'claw'->>'lot')::bigint
+                    UNION ALL
+                    SELECT l.id FROM points_lot l JOIN chain c ON l.restored_from_id = c.id)
+                SELECT array_agg(id) INTO v_chain FROM chain;
+                SELECT coalesce(sum(remaining), 0), coalesce(sum(expired), 0) INTO v_take, v_unexpired
+                  FROM (SELECT remaining, expired FROM points_lot WHERE id = ANY (v_chain) ORDER BY id FOR UPDATE) x;
+                v_spent := greatest(0, (v_leg->'claw'->>'owed')::bigint - v_take - v_unexpired);
+                v_from_lots := 0;
+                v_from_pending := 0;
+                FOR v_lot IN
+                    SELECT l.id, l.account_id, l.remaining FROM points_lot l
+                     WHERE l.id = ANY (v_chain) AND l.remaining > 0
+                     ORDER BY l.id = (v_leg->'claw'->>'lot')::bigint DESC, l.expires_at NULLS LAST, l.id
+                LOOP
+                    EXIT WHEN v_left = 0;
+                    IF NOT v_lot.account_id = ANY (v_member_accounts) THEN
+                        RAISE EXCEPTION 'lot % is not the member''s', v_lot.id USING ERRCODE = 'P0012';
+                    END IF;
+                    v_take := least(v_left, v_lot.remaining);
+                    UPDATE points_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
+                    INSERT INTO points_lot_usage (txn_id, operation_id, lot_id, amount)
+                    VALUES (v_txn, coalesce((v_leg->>'usage_operation')::bigint, v_op), v_lot.id, v_take);
+                    IF v_lot.account_id = v_acc THEN
+                        v_from_lots := v_from_lots + v_take;
+                    ELSE
+                        v_from_pending := v_from_pending + v_take;
+                    END IF;
+                    v_left := v_left - v_take;
+                END LOOP;
+                v_take := least(v_left, v_spent);  -- what the member spent: from other lots
+                v_forgiven := v_left - v_take;
+                v_left := v_take;
+                FOR v_lot IN
+                    SELECT id, remaining FROM points_lot
+                     WHERE account_id = v_acc AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_now)
+                     ORDER BY expires_at NULLS LAST, id
+                       FOR UPDATE
+                LOOP
+                    EXIT WHEN v_left = 0;
+                    v_take := least(v_left, v_lot.remaining);
+                    UPDATE points_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
+                    INSERT INTO points_lot_usage (txn_id, operation_id, lot_id, amount)
+                    VALUES (v_txn, coalesce((v_leg->>'usage_operation')::bigint, v_op), v_lot.id, v_take);
+                    v_from_lots := v_from_lots + v_take;
+                    v_left := v_left - v_take;
+                END LOOP;
+                IF v_left > 0 THEN
+                    RAISE EXCEPTION 'POINTS_INSUFFICIENT' USING ERRCODE = 'P0011';
+                END IF;
+                v_amounts[i + 1] := -v_from_lots;
+                IF v_from_pending > 0 THEN
+                    SELECT id INTO v_pending FROM points_account
+                     WHERE member_id = (v_leg->'account'->>2)::bigint AND program_id = (v_leg->'account'->>1)::bigint
+                       AND kind = __PENDING__;
+                    v_accounts := v_accounts || v_pending;
+                    v_amounts := v_amounts || -v_from_pending;
+                END IF;
+                v_counter := (v_leg->'claw'->>'counter')::int + 1;
+                v_amounts[v_counter] := v_amounts[v_counter] - sign(v_amounts[v_counter])::bigint * v_forgiven;
+                v_clawed := coalesce(v_clawed, 0) + v_from_lots + v_from_pending;
+            ELSIF v_leg ? 'reclaim' THEN
+                -- Undo a give-back (the reverse of a refund of a payment): take the points back from
+                -- exactly the lots the refund gave them to, for the operation they belong to again:
+                --   1. what is left of them in that lot;
+                --   2. what of them expired there meanwhile: from the issuer's breakage (the lot's
+                --      expiry is undone for them; they were the merchant's, not breakage);
+                --   3. what the member has spent of them: from the member's other lots, earliest
+                --      expiry first (refused POINTS_INSUFFICIENT if they are not there).
+                v_from_lots := 0;
+                v_unexpired := 0;
+                v_left := 0;
+                FOR v_pair IN
+                    SELECT x FROM jsonb_array_elements(v_leg->'reclaim'->'lots') x ORDER BY (x->>0)::bigint
+                LOOP
+                    SELECT id, account_id, remaining, expired INTO v_lot FROM points_lot
+                     WHERE id = (v_pair->>0)::bigint FOR UPDATE;
+                    IF NOT FOUND OR v_lot.account_id <> v_acc THEN
+                        RAISE EXCEPTION 'lot % is not in account %', v_pair->>0, v_acc USING ERRCODE = 'P0012';
+                    END IF;
+                    v_take := least((v_pair->>1)::bigint, v_lot.remaining);
+                    v_used := least((v_pair->>1)::bigint - v_take, v_lot.expired);
+                    UPDATE points_lot SET remaining = remaining - v_take, expired = expired - v_used WHERE id = v_lot.id;
+                    IF v_take + v_used > 0 THEN
+                        INSERT INTO points_lot_usage (txn_id, operation_id, lot_id, amount)
+                        VALUES (v_txn, (v_leg->'reclaim'->>'usage_operation')::bigint, v_lot.id, v_take + v_used);
+                    END IF;
+                    v_from_lots := v_from_lots + v_take;
+                    v_unexpired := v_unexpired + v_used;
+                    v_left := v_left + (v_pair->>1)::bigint - v_take - v_used;
+                END LOOP;
+                IF v_from_lots + v_unexpired + v_left <> -v_amount THEN
+                    RAISE EXCEPTION 'reclaim lots do not add up to the leg' USING ERRCODE = 'P0012';
+                END IF;
+                FOR v_lot IN
+                    SELECT id, remaining FROM points_lot
+                     WHERE account_id = v_acc AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_now)
+                     ORDER BY expires_at NULLS LAST, id
+                       FOR UPDATE
+                LOOP
+                    EXIT WHEN v_left = 0;
+                    v_take := least(v_left, v_lot.remaining);
+                    UPDATE points_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
+                    INSERT INTO points_lot_usage (txn_id, operation_id, lot_id, amount)
+                    VALUES (v_txn, (v_leg->'reclaim'->>'usage_operation')::bigint, v_lot.id, v_take);
+                    v_from_lots := v_from_lots + v_take;
+                    v_left := v_left - v_take;
+                END LOOP;
+                IF v_left > 0 THEN
+                    RAISE EXCEPTION 'POINTS_INSUFFICIENT' USING ERRCODE = 'P0011';
+                END IF;
+                v_amounts[i + 1] := -v_from_lots;
+                IF v_unexpired > 0 THEN
+                    v_accounts := v_accounts || points_account_id(
+                        (v_leg->'reclaim'->'breakage'->>0)::int, (v_leg->'reclaim'->'breakage'->>1)::bigint,
+                        NULL, (v_leg->'reclaim'->'breakage'->>3)::bigint);
+                    v_amounts := v_amounts || -v_unexpired;
                 END IF;
             ELSIF v_leg ? 'new_lot' THEN
                 INSERT INTO points_lot (account_id, source_operation_id, restored_from_id, original,
@@ -305,7 +480,7 @@ BEGIN
         -- 5. Postings in one statement (the balance trigger checks the transaction), then the
         --    running balances of the members' own accounts (the CHECK keeps them >= 0).
         INSERT INTO points_posting (txn_id, account_id, amount, created_at)
-        SELECT v_txn, a, n, v_now FROM unnest(v_accounts, v_amounts) AS t(a, n);
+        SELECT v_txn, a, n, v_now FROM unnest(v_accounts, v_amounts) AS t(a, n) WHERE n <> 0;
         UPDATE points_account acc SET balance = acc.balance + d.delta
           FROM (SELECT a, sum(n) AS delta FROM unnest(v_accounts, v_amounts) AS t(a, n)
                  WHERE a = ANY (v_member_accounts) GROUP BY a) d
@@ -351,6 +526,9 @@ BEGIN
     IF v_balance IS NOT NULL THEN
         v_result := v_result || jsonb_build_object('points_balance', v_balance);
     END IF;
+    IF v_clawed IS NOT NULL AND p ? 'result' THEN  -- what claw legs actually took back
+        v_result := v_result || jsonb_build_object('points_clawed_back', v_clawed);
+    END IF;
     IF v_inserted THEN
         UPDATE points_operation SET result = v_result WHERE id = v_op;
     END IF;
@@ -375,7 +553,7 @@ BEGIN
     IF v_accounts IS NULL THEN
         RETURN 0;
     END IF;
-    PERFORM 1 FROM points_account WHERE id = ANY (v_accounts) AND kind = 1 ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM points_account WHERE id = ANY (v_accounts) AND kind = __AVAILABLE__ ORDER BY id FOR UPDATE;
 
     CREATE TEMP TABLE IF NOT EXISTS _expiring (lot_id bigint, account_id bigint, program_id bigint,
                                                issuer_id bigint, points bigint) ON COMMIT DROP;
@@ -383,7 +561,7 @@ BEGIN
     INSERT INTO _expiring
     SELECT l.id, l.account_id, a.program_id, pr.issuer_id, l.remaining
       FROM points_lot l
-      JOIN points_account a ON a.id = l.account_id AND a.kind = 1
+      JOIN points_account a ON a.id = l.account_id AND a.kind = __AVAILABLE__
       JOIN points_program pr ON pr.id = a.program_id
      WHERE l.account_id = ANY (v_accounts) AND l.remaining > 0 AND l.expires_at <= p_now
        FOR UPDATE OF l;
@@ -399,7 +577,7 @@ BEGIN
     INSERT INTO points_posting (txn_id, account_id, amount, created_at)
     SELECT v_txn, account_id, -sum(points), p_now FROM _expiring GROUP BY account_id
     UNION ALL
-    SELECT v_txn, points_account_id(12, program_id, NULL, issuer_id), sum(points), p_now
+    SELECT v_txn, points_account_id(__BREAKAGE__, program_id, NULL, issuer_id), sum(points), p_now
       FROM _expiring GROUP BY program_id, issuer_id;
     UPDATE points_account a SET balance = a.balance - s.total
       FROM (SELECT account_id, sum(points) AS total FROM _expiring GROUP BY account_id) s
@@ -431,12 +609,12 @@ BEGIN
     SELECT array_agg(x ORDER BY x) INTO v_all FROM (
         SELECT a.id AS x FROM points_account a WHERE a.id = ANY (v_pending)
         UNION
-        SELECT points_account_id(1, a.program_id, a.member_id, NULL) FROM points_account a
+        SELECT points_account_id(__AVAILABLE__, a.program_id, a.member_id, NULL) FROM points_account a
          WHERE a.id = ANY (v_pending)) ids;
     PERFORM 1 FROM points_account WHERE id = ANY (v_all) ORDER BY id FOR UPDATE;
 
     INSERT INTO _maturing
-    SELECT l.id, l.account_id, points_account_id(1, a.program_id, a.member_id, NULL), l.remaining
+    SELECT l.id, l.account_id, points_account_id(__AVAILABLE__, a.program_id, a.member_id, NULL), l.remaining
       FROM points_lot l JOIN points_account a ON a.id = l.account_id
      WHERE l.account_id = ANY (v_pending) AND l.matures_at IS NOT NULL AND l.matures_at <= p_now
        FOR UPDATE OF l;
@@ -504,16 +682,13 @@ BEGIN
                    business_date date, expires_at timestamptz, matures_at timestamptz)) y;
     ANALYZE _earn;
 
-    v_issuer_acc := points_account_id(10, v_program, NULL, (p->>'issuer')::bigint);
+    v_issuer_acc := points_account_id(__ISSUER_LIABILITY__, v_program, NULL, (p->>'issuer')::bigint);
     INSERT INTO points_account (program_id, kind, member_id, balance)
-    SELECT DISTINCT v_program, CASE WHEN matures_at IS NULL THEN 1 ELSE 2 END, member_id, 0 FROM _earn
+    SELECT DISTINCT v_program, CASE WHEN matures_at IS NULL THEN __AVAILABLE__ ELSE __PENDING__ END, member_id, 0 FROM _earn
     ON CONFLICT DO NOTHING;
     UPDATE _earn e SET acc_id = a.id FROM points_account a
      WHERE a.member_id = e.member_id AND a.program_id = v_program
-       AND a.kind = CASE WHEN e.matures_at IS NULL THEN 1 ELSE 2 END;
-    -- The members' accounts, in id order, before anything else (the lock order of points_apply).
-    PERFORM 1 FROM points_account WHERE id IN (SELECT acc_id FROM _earn) ORDER BY id FOR UPDATE;
-
+       AND a.kind = CASE WHEN e.matures_at IS NULL THEN __AVAILABLE__ ELSE __PENDING__ END;
     WITH ins AS (
         INSERT INTO points_operation (merchant_id, request_no, kind, status, fingerprint, store_id, terminal_id,
                                       member_id, program_id, original_id, points, amount_fen, refunded_fen,
@@ -524,10 +699,13 @@ BEGIN
                e.business_date, v_now
           FROM _earn e
          WHERE e.first
-         ORDER BY e.idx
+         ORDER BY e.request_no  -- one order for every writer of these numbers (no deadlock between batches)
         ON CONFLICT (merchant_id, request_no) DO NOTHING
         RETURNING id, request_no)
     UPDATE _earn e SET op_id = ins.id FROM ins WHERE ins.request_no = e.request_no AND e.first;
+    -- The lock order of points_apply, everywhere: the operation rows first (inserted above: a number
+    -- another request is inserting waits for it here), then the members' accounts in id order.
+    PERFORM 1 FROM points_account WHERE id IN (SELECT acc_id FROM _earn) ORDER BY id FOR UPDATE;
     ANALYZE _earn;  -- op_id is set now: without fresh statistics the planner expects no new item
                     -- and joins the 1,000 rows below in nested loops
 
@@ -563,7 +741,7 @@ BEGIN
           LEFT JOIN LATERAL (  -- one index probe per account (lot_open_by_expiry), never a scan
                SELECT sum(remaining) AS total FROM points_lot
                 WHERE account_id = a.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_now)) l ON true
-         WHERE a.kind = 1 AND a.program_id = v_program
+         WHERE a.kind = __AVAILABLE__ AND a.program_id = v_program
            AND a.member_id IN (SELECT member_id FROM _earn WHERE op_id IS NOT NULL)),
     unwritten AS MATERIALIZED (  -- first items that were already known: they wrote nothing now
         SELECT idx, member_id,
