@@ -88,6 +88,24 @@ def fingerprint(kind: str, **fields) -> str:
     return _hmac(settings.FINGERPRINT_KEY, canonical_content(kind, **fields))
 
 
+def _site(store, terminal) -> dict:
+    return {"store": getattr(store, "pk", None), "terminal": getattr(terminal, "pk", None)}
+
+
+def earn_fingerprint(*, member_id, amount_fen: int, business_time: datetime | None, store, terminal) -> str:
+    """What makes two earns with one number the same request (single or in a batch alike)."""
+    return fingerprint("earn", member=member_id, amount_fen=amount_fen,
+                       business_time=business_time.isoformat() if business_time is not None else None,
+                       **_site(store, terminal))
+
+
+def spend_fingerprint(kind: str, *, member_id, points: int, stated_amount_fen: int | None,
+                      sale_amount_fen: int | None, store, terminal) -> str:
+    """The same for redeem and freeze: the sale amount decides the redemption limit."""
+    return fingerprint(kind, member=member_id, points=points, amount_fen=stated_amount_fen, sale=sale_amount_fen,
+                       **_site(store, terminal))
+
+
 def op_row(*, merchant, store, terminal, member, program, request_no: str, kind: str, status: str,
            fp: str, now: datetime, points: int = 0, amount_fen: int = 0, original_id: int | None = None,
            hold_expires_at: datetime | None = None, business_time: datetime | None = None) -> dict:

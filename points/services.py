@@ -32,10 +32,12 @@ from points.common import (
     agreement_for,
     check_fen,
     check_points,
+    earn_fingerprint,
     fingerprint,
     op_row,
     outcome,
     program_by_id,
+    spend_fingerprint,
 )
 from points.ledger import (
     AVAILABLE,
@@ -69,7 +71,8 @@ def earn(*, merchant, store, terminal, member, amount_fen: int, request_no: str,
     if not agreement.can_award:
         raise NoAuth("该商户不可发放此积分")
     program = agreement.program
-    fp = fp or fingerprint("earn", member=member.pk, amount_fen=amount_fen, program=program.pk)
+    fp = fp or earn_fingerprint(member_id=member.pk, amount_fen=amount_fen, business_time=business_time, store=store,
+                                terminal=terminal)
     # Campaigns run by the hub's receive time: a sale backdated into an ended campaign earns as today.
     points = rules.earn_points(agreement, program, amount_fen=amount_fen, tier_code=member.tier.code,
                                at=now, campaigns=campaigns)
@@ -110,7 +113,8 @@ def _spend(*, kind: str, merchant, store, terminal, member, points: int, request
     value = rules.points_value_fen(program, points)
     if stated_amount_fen is not None and stated_amount_fen != value:
         raise ParamError(f"抵扣金额与积分价值不符（{points} 积分价值 {value} 分）")
-    fp = fp or fingerprint(kind, member=member.pk, points=points, program=program.pk, sale=sale_amount_fen)
+    fp = fp or spend_fingerprint(kind, member_id=member.pk, points=points, stated_amount_fen=stated_amount_fen,
+                                 sale_amount_fen=sale_amount_fen, store=store, terminal=terminal)
     hold_until = now + timedelta(minutes=FREEZE_MINUTES) if kind == "freeze" else None
     entry = Entry(
         now=now, txn_kind=kind,

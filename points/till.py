@@ -37,9 +37,11 @@ from points.common import (
     agreement_for,
     check_fen,
     check_points,
+    earn_fingerprint,
     existing_operation,
     fingerprint,
     replay,
+    spend_fingerprint,
 )
 from points.models import Operation, Program
 
@@ -112,13 +114,13 @@ def _member_id(place: Place, member: MemberName) -> int | None:
 
 
 def _earn_fp(place: Place, member_id, amount_fen: int, business_time: datetime | None) -> str:
-    return fingerprint("earn", member=member_id, amount_fen=amount_fen, business_time=_iso(business_time),
-                       **_site(place))
+    return earn_fingerprint(member_id=member_id, amount_fen=amount_fen, business_time=business_time,
+                            store=place.store, terminal=place.terminal)
 
 
 def _spend_fp(kind: str, place: Place, member_id, points: int, stated_amount_fen, sale_amount_fen) -> str:
-    return fingerprint(kind, member=member_id, points=points, amount_fen=stated_amount_fen, sale=sale_amount_fen,
-                       **_site(place))
+    return spend_fingerprint(kind, member_id=member_id, points=points, stated_amount_fen=stated_amount_fen,
+                             sale_amount_fen=sale_amount_fen, store=place.store, terminal=place.terminal)
 
 
 # ---- identify -----------------------------------------------------------------------------------
