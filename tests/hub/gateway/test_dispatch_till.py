@@ -220,3 +220,28 @@ def test_a_code_of_a_member_frozen_since_is_refused_and_not_used_up(till):
     read = till.send("identify", member=code)
     assert not read.ok and code_of(read) == "MEMBER_NOT_FOUND", read
     assert MemberCode.objects.get(member=member, used_at__isnull=True)
+
+
+# ---- the fingerprint is a keyed HMAC over the resolved member, not the credential as sent --------
+
+def test_stored_fingerprint_is_keyed_and_cannot_be_brute_forced_to_the_mobile(till, settings):
+    import hashlib
+    import json
+
+    number = unique("E")
+    assert till.send("earn", request_no=number, member="13800000001", amount_fen=1000).ok
+    stored = Operation.objects.get(request_no=number).fingerprint
+    assert "13800000001" not in stored
+
+    def unkeyed(**fields) -> str:  # what the hub stored before: SHA-256 of the request's JSON
+        body = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    old_form = unkeyed(kind="earn", member="13800000001", amount_fen=1000, points=None, original="",
+                       store=till.store, terminal=till.terminal)
+    assert stored != old_form
+    # guessing the content is useless without the key: another key, another fingerprint
+    settings.FINGERPRINT_KEY = "another-fingerprint-key-for-this-test-0001"
+    other = unique("E")
+    assert till.send("earn", request_no=other, member="13800000001", amount_fen=1000).ok
+    assert Operation.objects.get(request_no=other).fingerprint != stored
