@@ -27,8 +27,18 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from hub.errors import DomainError, NoAuth, OrderNotExist, OrderReversed, ParamError
-from members.credentials import MemberName, Resolved, members_for_refs, peek, ref_to_return, resolve
+from hub.errors import DomainError, IdempotencyKeyReused, NoAuth, OrderNotExist, OrderReversed, ParamError
+from hub.gateway.throttle import count_failed_guess, throttle_guess
+from members.credentials import (
+    CODE,
+    MOBILE,
+    MemberName,
+    Resolved,
+    members_for_refs,
+    peek,
+    ref_to_return,
+    resolve,
+)
 from members.models import Member
 from points import refunds, reversal, selectors, services
 from points.batch import EarnItem, earn_many
@@ -105,12 +115,24 @@ def _mobile_allowed(merchant) -> bool:
 
 def _resolve(place: Place, member: MemberName, *, with_pii: bool = False) -> Resolved:
     return resolve(member, merchant=place.merchant, terminal=place.terminal, now=place.received_at,
-                   mobile_allowed=member.kind != "mobile" or _mobile_allowed(place.merchant), with_pii=with_pii)
+                   mobile_allowed=member.kind != MOBILE or _mobile_allowed(place.merchant), with_pii=with_pii)
 
 
-def _member_id(place: Place, member: MemberName) -> int | None:
+def _replay_named(place: Place, prior: Operation, member: MemberName, fp_of, kind: str) -> dict:
+    """The first answer of a seen request that names a member. The naming is resolved without
+    side effects (a used code still names its member); a guessable naming (a code, a mobile)
+    that does not match is a failed guess like any other, so replays cannot be used to test
+    mobiles against a known request number."""
+    guessable = member.kind in (CODE, MOBILE)
+    if guessable:
+        throttle_guess(place.terminal, place.merchant.pk)
     found = peek(member, merchant=place.merchant)
-    return found.pk if found is not None else None
+    try:
+        return replay(prior, fp=fp_of(found.pk if found is not None else None), kind=kind)
+    except IdempotencyKeyReused:
+        if guessable:
+            count_failed_guess(place.terminal, place.merchant.pk)
+        raise
 
 
 def _earn_fp(place: Place, member_id, amount_fen: int, business_time: datetime | None) -> str:
@@ -142,7 +164,7 @@ def earn(*, place: Place, member: MemberName, request_no: str, amount_fen: int,
     check_fen(amount_fen, name="消费金额", allow_zero=True)
     prior = _seen(place, request_no)
     if prior is not None:
-        return replay(prior, fp=_earn_fp(place, _member_id(place, member), amount_fen, business_time), kind="earn")
+        return _replay_named(place, prior, member, lambda m: _earn_fp(place, m, amount_fen, business_time), "earn")
     business_time = bound_business_time(business_time, place.received_at)
     resolved = _resolve(place, member)
     return services.earn(merchant=place.merchant, store=place.store, terminal=place.terminal,
@@ -215,8 +237,8 @@ def _spend(kind: str, *, place: Place, member: MemberName, request_no: str, poin
         check_fen(sale_amount_fen, name="订单金额", allow_zero=True)
     prior = _seen(place, request_no)
     if prior is not None:
-        fp = _spend_fp(kind, place, _member_id(place, member), points, stated_amount_fen, sale_amount_fen)
-        return replay(prior, fp=fp, kind=kind)
+        return _replay_named(place, prior, member,
+                             lambda m: _spend_fp(kind, place, m, points, stated_amount_fen, sale_amount_fen), kind)
     resolved = _resolve(place, member)
     spend = services.redeem if kind == "redeem" else services.freeze
     return spend(merchant=place.merchant, store=place.store, terminal=place.terminal, member=resolved.member,
@@ -345,7 +367,7 @@ def convert(*, place: Place, member: MemberName, from_program: Program, to_progr
 
     prior = _seen(place, request_no)
     if prior is not None:
-        return replay(prior, fp=fp(_member_id(place, member)), kind="convert")
+        return _replay_named(place, prior, member, fp, "convert")
     resolved = _resolve(place, member)
     if not resolved.strong:
         raise NoAuth("积分转换须出示动态会员码")
@@ -367,7 +389,7 @@ def grant(*, place: Place, member: MemberName, program: Program, points: int, re
 
     prior = _seen(place, request_no)
     if prior is not None:
-        return replay(prior, fp=fp(_member_id(place, member)), kind="grant")
+        return _replay_named(place, prior, member, fp, "grant")
     resolved = _resolve(place, member)
     return services.grant(program=program, member=resolved.member, points=points, request_no=request_no, memo=memo,
                           fp=fp(resolved.member.pk), now=place.received_at)

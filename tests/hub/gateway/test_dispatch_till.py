@@ -245,3 +245,14 @@ def test_stored_fingerprint_is_keyed_and_cannot_be_brute_forced_to_the_mobile(ti
     other = unique("E")
     assert till.send("earn", request_no=other, member="13800000001", amount_fen=1000).ok
     assert Operation.objects.get(request_no=other).fingerprint != stored
+
+
+def test_replays_cannot_test_mobiles_against_a_known_request_number(till, settings):
+    settings.GATEWAY_CODE_FAILURES_PER_10MIN = 3
+    number = unique("E")
+    assert till.send("earn", request_no=number, member=fresh_code("13800000001"), amount_fen=1000).ok
+    for guess in ("13911110001", "13911110002", "13911110003"):
+        read = till.send("earn", request_no=number, member=guess, amount_fen=1000)
+        assert code_of(read) == "IDEMPOTENCY_KEY_REUSED", read
+    read = till.send("earn", request_no=number, member="13800000001", amount_fen=1000)
+    assert code_of(read) == "RATE_LIMITED", read
