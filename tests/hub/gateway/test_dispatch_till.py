@@ -256,3 +256,12 @@ def test_replays_cannot_test_mobiles_against_a_known_request_number(till, settin
         assert code_of(read) == "IDEMPOTENCY_KEY_REUSED", read
     read = till.send("earn", request_no=number, member="13800000001", amount_fen=1000)
     assert code_of(read) == "RATE_LIMITED", read
+
+
+def test_the_reverse_window_runs_from_the_hubs_receive_time(till):
+    number = unique("E")
+    sold = till.send("earn", request_no=number, member="13800000001", amount_fen=1000,
+                     business_time=timezone.now() - timedelta(days=3))  # queued offline, uploaded now
+    assert sold.ok, sold
+    reversed_ = till.send("reverse", original_request_no=number)
+    assert reversed_.ok and reversed_.data["action"] == "reverse", reversed_
