@@ -55,12 +55,15 @@ def earn_many(*, merchant, store, terminal, items: list[EarnItem], now: datetime
         at = item.business_time or now
         points = rules.earn_points(agreement, program, amount_fen=item.amount_fen, tier_code=item.member.tier.code,
                                    at=now, campaigns=campaigns)  # campaigns by the hub's receive time
+        funded_points = rules.merchant_funded_points(agreement, program, points=points, amount_fen=item.amount_fen,
+                                                     tier_code=item.member.tier.code, at=now, campaigns=campaigns)
         fps[idx] = item.fp or earn_fingerprint(member_id=item.member.pk, amount_fen=item.amount_fen,
                                                business_time=item.business_time, store=store, terminal=terminal)
         payload_items.append({
             "idx": idx, "request_no": item.request_no, "fp": fps[idx], "member_id": item.member.pk,
             "points": points, "amount_fen": item.amount_fen,
-            "cost_fen": rules.issue_cost_fen(agreement, points) if funded else 0,
+            "cost_fen": rules.issue_cost_fen(agreement, funded_points) if funded else 0,
+            "funded_points": funded_points,
             "business_time": at.isoformat(), "business_date": rules.business_date(at).isoformat(),
             "expires_at": ledger_iso(rules.expiry_for(program, rules.earned_at(item.business_time, now))),
             "matures_at": matures.isoformat() if matures else None,

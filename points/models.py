@@ -129,13 +129,18 @@ class Agreement(models.Model):
 
 
 class Campaign(models.Model):
-    """A dated earn multiplier on an agreement (e.g. double points on the weekend)."""
+    """A dated earn multiplier on an agreement (e.g. double points on the weekend). Its bonus points
+    (above what the agreement awards without it) are funded by ``funder``: the issuer (its own
+    promotion: the merchant owes nothing for them) or the merchant (charged at the issue price)."""
 
     agreement = models.ForeignKey(Agreement, verbose_name="受理协议", on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField("名称", max_length=64)
     starts_at = models.DateTimeField("开始时间")
     ends_at = models.DateTimeField("结束时间")
     multiplier_pct = models.PositiveIntegerField("倍率（%）", default=200)
+    funder = models.CharField("活动加赠出资方", max_length=16, choices=Agreement.Funding.choices,
+                              default=Agreement.Funding.ISSUER,
+                              help_text="活动多送的积分由谁出资：发行方出资时商户不为加赠部分付费")
 
     class Meta:
         verbose_name = "积分活动"

@@ -84,6 +84,22 @@ def earn_multiplier_pct(agreement, tier_code: str | None, at: datetime, campaign
     return tier_pct * campaign_pct // 100
 
 
+def best_campaign(at: datetime, campaigns=()):
+    """The campaign that applies at ``at`` (the highest multiplier), or None."""
+    running = [c for c in campaigns if c.starts_at <= at < c.ends_at]
+    return max(running, key=lambda c: c.multiplier_pct, default=None)
+
+
+def merchant_funded_points(agreement, program, *, points: int, amount_fen: int, tier_code: str | None, at: datetime,
+                           campaigns=()) -> int:
+    """Of ``points`` earned, those the merchant funds: all of them, except a campaign's bonus when
+    the campaign's funder is the issuer (the issuer funds its own promotion and is owed nothing)."""
+    campaign = best_campaign(at, campaigns)
+    if campaign is None or campaign.multiplier_pct <= 100 or campaign.funder != "issuer":
+        return points
+    return min(points, earn_points(agreement, program, amount_fen=amount_fen, tier_code=tier_code, at=at))
+
+
 def earn_points(agreement, program, *, amount_fen: int, tier_code: str | None, at: datetime, campaigns=()) -> int:
     """Points awarded for ``amount_fen`` paid other than with points."""
     pct = earn_multiplier_pct(agreement, tier_code, at, campaigns)

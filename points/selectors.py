@@ -42,11 +42,13 @@ def balances(member, program, now: datetime | None = None) -> dict:
 
 
 def redeemed_today(member, merchant, program, now: datetime) -> int:
+    """Points counted toward the daily cap, as points_apply counts them (an expired hold the sweep
+    has not released yet does not count)."""
     total = (Operation.objects.filter(
         member=member, merchant=merchant, program=program, business_date=rules.business_date(now),
         kind__in=(Operation.Kind.REDEEM, Operation.Kind.FREEZE),
         status__in=(Operation.Status.SUCCESS, Operation.Status.FROZEN, Operation.Status.CONFIRMED),
-    ).aggregate(points=Sum("points"), back=Sum("refunded_points")))
+    ).exclude(status=Operation.Status.FROZEN, hold_expires_at__lte=now).aggregate(points=Sum("points"), back=Sum("refunded_points")))
     return (total["points"] or 0) - (total["back"] or 0)
 
 

@@ -92,10 +92,12 @@ def earn(*, merchant, store, terminal, member, amount_fen: int, request_no: str,
                                  "matures_at": ledger.iso(matures)}}),
             Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), -points),
         ]
-        if agreement.funding == agreement.Funding.MERCHANT and merchant.pk != program.issuer_id:
+        funded = rules.merchant_funded_points(agreement, program, points=points, amount_fen=amount_fen,
+                                              tier_code=member.tier.code, at=now, campaigns=campaigns)
+        if agreement.funding == agreement.Funding.MERCHANT and merchant.pk != program.issuer_id and funded:
             entry.clearing = [_clearing(payer=merchant.pk, payee=program.issuer_id, program=program,
-                                        kind=ClearingItem.Kind.EARN_FUNDING, points=points,
-                                        amount_fen=rules.issue_cost_fen(agreement, points))]
+                                        kind=ClearingItem.Kind.EARN_FUNDING, points=funded,
+                                        amount_fen=rules.issue_cost_fen(agreement, funded))]
     return outcome(ledger.apply(entry), fp=fp, kind="earn")
 
 

@@ -648,7 +648,7 @@ END $$;
 -- wins, the other replays it.
 --
 -- p = {"now", "merchant", "program", "issuer", "store", "terminal", "funded_by_merchant": bool,
---      "items": [{"idx", "request_no", "fp", "member_id", "points", "amount_fen", "cost_fen",
+--      "items": [{"idx", "request_no", "fp", "member_id", "points", "amount_fen", "cost_fen", "funded_points",
 --                 "business_time", "business_date", "expires_at", "matures_at"}]}
 -- Returns [{"idx", "op_id", "result"} | {"idx", "replay": true, "kind", "status", "fingerprint",
 --           "error_code", "result"}] in item order.
@@ -662,23 +662,24 @@ DECLARE
 BEGIN
     CREATE TEMP TABLE IF NOT EXISTS _earn (
         idx int, request_no text, fp text, member_id bigint, points bigint, amount_fen bigint,
-        cost_fen bigint, business_time timestamptz, business_date date, expires_at timestamptz,
+        cost_fen bigint, funded bigint, business_time timestamptz, business_date date, expires_at timestamptz,
         matures_at timestamptz, first boolean, later bigint, acc_id bigint, op_id bigint, txn_id bigint,
         balance bigint
     ) ON COMMIT DROP;
     TRUNCATE _earn;
     -- first: the first item with its request number (a later duplicate replays it);
     -- later: available points of the same member's following first items (for the answers).
-    INSERT INTO _earn (idx, request_no, fp, member_id, points, amount_fen, cost_fen, business_time,
+    INSERT INTO _earn (idx, request_no, fp, member_id, points, amount_fen, cost_fen, funded, business_time,
                        business_date, expires_at, matures_at, first, later)
-    SELECT y.idx, y.request_no, y.fp, y.member_id, y.points, y.amount_fen, y.cost_fen, y.business_time,
+    SELECT y.idx, y.request_no, y.fp, y.member_id, y.points, y.amount_fen, y.cost_fen,
+           coalesce(y.funded_points, y.points), y.business_time,
            y.business_date, y.expires_at, y.matures_at, y.first,
            coalesce(sum(CASE WHEN y.first AND y.matures_at IS NULL THEN y.points END)
                     OVER (PARTITION BY y.member_id ORDER BY y.idx DESC
                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
       FROM (SELECT x.*, x.idx = min(x.idx) OVER (PARTITION BY x.request_no) AS first
               FROM jsonb_to_recordset(p->'items') AS x(idx int, request_no text, fp text, member_id bigint,
-                   points bigint, amount_fen bigint, cost_fen bigint, business_time timestamptz,
+                   points bigint, amount_fen bigint, cost_fen bigint, funded_points bigint, business_time timestamptz,
                    business_date date, expires_at timestamptz, matures_at timestamptz)) y;
     ANALYZE _earn;
 
@@ -728,8 +729,8 @@ BEGIN
     IF coalesce((p->>'funded_by_merchant')::boolean, false) THEN
         INSERT INTO points_clearing_item (txn_id, operation_id, payer_id, payee_id, program_id, kind, points,
                                           amount_fen, fee_fen, created_at)
-        SELECT txn_id, op_id, v_merchant, (p->>'issuer')::bigint, v_program, 'earn_funding', points, cost_fen, 0, v_now
-          FROM _earn WHERE txn_id IS NOT NULL;
+        SELECT txn_id, op_id, v_merchant, (p->>'issuer')::bigint, v_program, 'earn_funding', funded, cost_fen, 0, v_now
+          FROM _earn WHERE txn_id IS NOT NULL AND funded > 0;  -- campaign bonus the issuer funds: no item
     END IF;
 
     -- Each new item's answer carries the available balance right after it: the balance now, less

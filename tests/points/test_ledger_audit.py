@@ -297,3 +297,48 @@ def test_store_and_forward_sale_expires_by_its_business_date(world):
     expected = datetime(2027, 1, 1, tzinfo=rules.SHANGHAI)
     for no in ("B1", "S1"):
         assert Lot.objects.get(source_operation__request_no=no).expires_at == expected
+
+
+def test_identify_counts_the_daily_cap_like_the_ledger(world):
+    world.agreement.daily_cap_points = 100
+    world.agreement.save()
+    clear_caches()
+    m = world.member()
+    t0 = anchor()
+    world.earn(m, 30000, now=t0)
+    world.freeze(m, 100, "F", now=t0)
+    assert selectors.identify(merchant=world.shop, member=m, now=t0)["redeemable_points"] == 0
+    later = t0 + timedelta(minutes=16)
+    assert selectors.identify(merchant=world.shop, member=m, now=later)["redeemable_points"] == 100
+
+
+# ---- issue 15 finding 12: who funds a campaign --------------------------------------------------
+
+def _campaign(world, funder):
+    now = timezone.now()
+    world.agreement.campaigns.create(name="双倍", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1),
+                                     multiplier_pct=200, funder=funder)
+    clear_caches()
+
+
+@pytest.mark.parametrize("funder, item", [("issuer", (100, 80)), ("merchant", (200, 160))])
+def test_campaign_bonus_is_charged_to_its_funder(world, funder, item, assert_ledger_ok):
+    from points.batch import EarnItem, earn_many
+
+    _campaign(world, funder)
+    m = world.member()
+    assert world.earn(m, 10000, "S")["points_earned"] == 200
+    earn_many(merchant=world.shop, store=world.store, terminal=world.till, items=[EarnItem("B", m, 10000)])
+    for no in ("S", "B"):
+        got = ClearingItem.objects.get(operation__request_no=no, kind="earn_funding")
+        assert (got.payer, got.payee, got.points, got.amount_fen) == (world.shop, world.issuer, *item)
+    world.refund("S", 4000)  # refunds undo the merchant's share in proportion, and to zero in full
+    world.refund("S", 6000)
+    assert item_nets(family("S")) == {"earn_funding": (0, 0, 0)}
+    assert_ledger_ok()
+
+
+def test_campaign_funded_by_the_issuer_is_the_default(world):
+    now = timezone.now()
+    campaign = world.agreement.campaigns.create(name="周末", starts_at=now, ends_at=now + timedelta(days=2))
+    assert campaign.funder == "issuer"

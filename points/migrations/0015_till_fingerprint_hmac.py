@@ -13,7 +13,7 @@ def rekey(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("points", "0013_till_agreement_allow_mobile_lookup"),
+        ("points", "0014_till_agreement_allow_mobile_lookup"),
     ]
 
     operations = [

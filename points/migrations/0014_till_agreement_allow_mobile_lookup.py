@@ -15,7 +15,7 @@ def allow_for_sandbox(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('points', '0012_ledger_audit_fixes'),
+        ('points', '0013_ledger_campaign_funder'),
     ]
 
     operations = [
