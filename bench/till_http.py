@@ -135,11 +135,20 @@ def seed(members: int, warmup: int) -> dict:
                      UNION ALL SELECT %s, %s, -100000::bigint * %s, now()""",
                   [program.pk, base, members, txn, txn, issuer_acc, members])
         for i, till in enumerate(tills.values()):
-            c.execute("""INSERT INTO members_memberref (member_id, merchant_id, ref, strong_until, created_at)
-                         SELECT %s + g, %s, 'M' || lpad((%s * 10000000 + g)::text, 11, '0'),
-                                now() + interval '1 day', now()
+            # Each member's stable ref, and the strong ref an identify by code at this till would
+            # have handed out (the bench's redeems need a strong naming).
+            c.execute("""INSERT INTO members_memberref (member_id, merchant_id, ref, created_at)
+                         SELECT %s + g, %s, 'M' || lpad((%s * 10000000 + g)::text, 11, '0'), now()
                            FROM generate_series(1, %s) g""", [base, till["merchant"], i + 1, members])
-            till["ref_prefix"] = i + 1
+            c.execute("""INSERT INTO members_strongref (member_ref_id, merchant_id, ref, terminal_id, strong_until,
+                                                        created_at)
+                         SELECT r.id, r.merchant_id, 'M' || lpad((%s * 10000000 + r.member_id - %s)::text, 11, '0'),
+                                (SELECT t.id FROM hub_terminal t JOIN hub_store s ON s.id = t.store_id
+                                  WHERE s.merchant_id = r.merchant_id AND s.code = %s AND t.code = %s),
+                                now() + interval '1 day', now()
+                           FROM members_memberref r WHERE r.merchant_id = %s AND r.member_id > %s""",
+                      [i + 51, base, till["store"], till["till"], till["merchant"], base])
+            till["ref_prefix"] = i + 51
         c.execute("ANALYZE")
     originals = warm_up(tills, members, base, warmup)
     return {"tills": tills, "members": members, "base": base, "originals": originals}
@@ -152,8 +161,9 @@ def ref(till: dict, n: int) -> str:
 def warm_up(tills: dict, members: int, base: int, count: int) -> list:
     """Sales and payments made beforehand through the services, for refunds to refer to."""
     from hub.models import Merchant, Store, Terminal
+    from members.credentials import MemberName
     from members.models import Member
-    from points import services
+    from points import till as till_ops
 
     originals = []
     rng = random.Random(7)
@@ -164,13 +174,12 @@ def warm_up(tills: dict, members: int, base: int, count: int) -> list:
         for i in range(count // len(tills)):
             member = Member.objects.select_related("tier").get(pk=base + rng.randint(1, members))
             no = f"WU{code[:2]}{i:07d}"
+            place = till_ops.Place(merchant=merchant, store=store, terminal=terminal)
             if i % 2:
-                services.earn(merchant=merchant, store=store, terminal=terminal, member=member, amount_fen=20000,
-                              request_no=no)
+                till_ops.earn(place=place, member=MemberName.verified(member), amount_fen=20000, request_no=no)
                 originals.append((code, no, 20000))
             else:
-                services.redeem(merchant=merchant, store=store, terminal=terminal, member=member, points=2000,
-                                request_no=no)
+                till_ops.redeem(place=place, member=MemberName.verified(member), points=2000, request_no=no)
                 originals.append((code, no, 2000))
     rng.shuffle(originals)
     return originals

@@ -28,6 +28,7 @@ def env_list(name: str, default: str) -> list[str]:
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDE="  # Fernet key, dev only
 DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key"
+DEV_FINGERPRINT_KEY = "dev-only-request-fingerprint-key"
 
 SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
@@ -39,6 +40,13 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", DEV_FIELD_ENCRYPTION_K
 # Keyed HMAC for exact lookups of encrypted values (mobile, ID number). Changing it requires
 # `manage.py reencrypt_pii --reindex`.
 BLIND_INDEX_KEY = os.environ.get("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY)
+# Keyed HMAC over a till request's content (points_operation.fingerprint). See
+# docs/operations.md ("FINGERPRINT_KEY") before changing it.
+FINGERPRINT_KEY = os.environ.get("FINGERPRINT_KEY", DEV_FINGERPRINT_KEY)
+# Business time a till may state: not later than the hub's clock plus this skew, not earlier
+# than the store-and-forward window (how long a till may queue records while offline).
+BUSINESS_TIME_SKEW_SECONDS = int(os.environ.get("BUSINESS_TIME_SKEW_SECONDS", "300"))
+STORE_AND_FORWARD_DAYS = int(os.environ.get("STORE_AND_FORWARD_DAYS", "7"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -10,9 +10,11 @@ from hub.settings import (
     BLIND_INDEX_KEY,
     DEV_BLIND_INDEX_KEY,
     DEV_FIELD_ENCRYPTION_KEY,
+    DEV_FINGERPRINT_KEY,
     DEV_SECRET_KEY,
     FANGXIANG_HUB_PRIVATE_KEY,
     FIELD_ENCRYPTION_KEYS,
+    FINGERPRINT_KEY,
     HUB_TILL_ADAPTERS,
     SECRET_KEY,
     env_bool,
@@ -27,6 +29,8 @@ if DEV_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
     _problems.append("FIELD_ENCRYPTION_KEYS contains the development key")
 if BLIND_INDEX_KEY == DEV_BLIND_INDEX_KEY or len(BLIND_INDEX_KEY) < 32:
     _problems.append("BLIND_INDEX_KEY is the development default or shorter than 32 characters")
+if FINGERPRINT_KEY == DEV_FINGERPRINT_KEY or len(FINGERPRINT_KEY) < 32:
+    _problems.append("FINGERPRINT_KEY is the development default or shorter than 32 characters")
 if DEBUG:
     _problems.append("DEBUG must be off in production")
 if "fangxiang" in HUB_TILL_ADAPTERS and not FANGXIANG_HUB_PRIVATE_KEY:

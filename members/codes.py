@@ -6,7 +6,11 @@ for one use. Only a keyed hash of the code is stored.
 
 A member ref is what a till gets back from identify instead of any real identifier: an opaque
 id, different at every merchant for the same member, stable there so that earn, redeem and a
-refund weeks later can name the member.
+refund weeks later can name the member. The stable ref is weak (anyone who once identified the
+member, by mobile or card number too, knows it). An identify by dynamic code instead hands out
+a fresh *strong ref* (``StrongRef``): it names the same member for good, and for
+``STRONG_WINDOW`` at the terminal the code was shown at it also counts as the code itself (may
+redeem). Resolving any of these credentials is ``members.credentials``.
 """
 
 from __future__ import annotations
@@ -75,6 +79,29 @@ class MemberRef(models.Model):
         return self.ref
 
 
+class StrongRef(models.Model):
+    """The ref an identify by dynamic code handed out: strong at that terminal until
+    ``strong_until``, a plain (weak) name of the member afterwards."""
+
+    member_ref = models.ForeignKey(MemberRef, verbose_name="商户内会员标识", on_delete=models.PROTECT,
+                                   related_name="strong_refs")
+    merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.PROTECT, db_constraint=False,
+                                 db_index=False)
+    ref = models.CharField("会员码核验标识", max_length=16)
+    terminal = models.ForeignKey("hub.Terminal", verbose_name="核验终端", on_delete=models.SET_NULL, null=True,
+                                 blank=True, db_constraint=False, db_index=False)
+    strong_until = models.DateTimeField("会员码核验有效至")
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "会员码核验标识"
+        verbose_name_plural = "会员码核验标识"
+        constraints = [models.UniqueConstraint(fields=["merchant", "ref"], name="strong_ref_unique_per_merchant")]
+
+    def __str__(self) -> str:
+        return self.ref
+
+
 def issue_member_code(*, member, now: datetime | None = None) -> tuple[str, datetime]:
     """A fresh dynamic code for the mini-program or support staff: (code, expires_at)."""
     now = now or timezone.now()
@@ -93,27 +120,42 @@ def issue_member_code(*, member, now: datetime | None = None) -> tuple[str, date
 
 
 def redeem_member_code(*, code: str, merchant, now: datetime | None = None):
-    """Use a code once: the member, or MEMBER_CODE_EXPIRED for an unknown, expired or used code."""
+    """Use a code once: the member, or MEMBER_CODE_EXPIRED for an unknown, expired or used code.
+    A code of a member who is no longer active (frozen or closed after it was issued) is refused
+    ``MEMBER_NOT_FOUND`` and left unused."""
     now = now or timezone.now()
     if not CODE_RE.match(code):
         raise MemberCodeExpired()
-    updated = (MemberCode.objects.filter(digest=_code_digest(code), used_at__isnull=True, expires_at__gt=now)
-               .select_related("member__tier"))
-    row = updated.first()
-    if row is None or not MemberCode.objects.filter(pk=row.pk, used_at__isnull=True).update(
-            used_at=now, used_by=merchant):
+    row = (MemberCode.objects.filter(digest=_code_digest(code), used_at__isnull=True, expires_at__gt=now)
+           .select_related("member__tier").first())
+    if row is None:
+        raise MemberCodeExpired()
+    if row.member.status != row.member.Status.ACTIVE:
+        raise MemberNotFound()
+    if not MemberCode.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now, used_by=merchant):
         raise MemberCodeExpired()
     return row.member
+
+
+def member_of_code(code: str):
+    """The member a code was issued to, whatever its state (used, expired), or None: for
+    recognising a retried request, never for naming a member anew."""
+    if not CODE_RE.match(code):
+        return None
+    row = MemberCode.objects.filter(digest=_code_digest(code)).select_related("member__tier").first()
+    return row.member if row is not None else None
 
 
 def _new_ref() -> str:
     return "M" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(11))
 
 
-def ref_for(*, member, merchant, strong: bool = False, now: datetime | None = None) -> str:
-    """The member's opaque id at this merchant (created on first use). ``strong`` records that
-    the member just showed a dynamic code here, which lets the ref redeem for a while."""
-    now = now or timezone.now()
+def ref_for(*, member, merchant) -> str:
+    """The member's stable opaque id at this merchant (created on first use); weak."""
+    return _stable_ref(member, merchant).ref
+
+
+def _stable_ref(member, merchant) -> MemberRef:
     ref = MemberRef.objects.filter(member=member, merchant=merchant).first()
     if ref is None:
         for _ in range(5):
@@ -125,21 +167,22 @@ def ref_for(*, member, merchant, strong: bool = False, now: datetime | None = No
                 ref = MemberRef.objects.filter(member=member, merchant=merchant).first()
                 if ref is not None:
                     break
-    if strong:
-        MemberRef.objects.filter(pk=ref.pk).update(strong_until=now + STRONG_WINDOW)
-    return ref.ref
+    return ref
 
 
-def member_for_ref(*, ref: str, merchant, now: datetime | None = None, with_pii: bool = False):
-    """(member, strong) for an opaque id issued at this merchant: one query on the till's hot
-    path (member and tier loaded together; the encrypted name and mobile only when asked)."""
+def issue_strong_ref(*, member, merchant, terminal, now: datetime | None = None) -> str:
+    """A fresh strong ref for a member who just showed a dynamic code at ``terminal``."""
     now = now or timezone.now()
-    from members.selectors import load_members
-
-    found = load_members(
-        "JOIN members_memberref r ON r.member_id = m.id WHERE r.merchant_id = %s AND r.ref = %s",
-        [merchant.pk, ref], extra="r.strong_until", with_pii=with_pii)
-    if not found:
-        raise MemberNotFound()
-    member, strong_until = found[0]
-    return member, bool(strong_until and strong_until > now)
+    stable = _stable_ref(member, merchant)
+    for _ in range(5):
+        token = _new_ref()
+        if MemberRef.objects.filter(merchant=merchant, ref=token).exists():
+            continue  # never shadow another member's stable ref
+        try:
+            with transaction.atomic():
+                StrongRef.objects.create(member_ref=stable, merchant=merchant, ref=token, terminal=terminal,
+                                         strong_until=now + STRONG_WINDOW)
+            return token
+        except IntegrityError:
+            continue
+    raise ParamError("会员标识生成失败，请重试")

@@ -41,6 +41,14 @@ def seed_members() -> dict[str, int]:
             postal_no=postal_no, name=name, mobile=mobile, id_number=id_number, tier=tiers[tier_code]
         )
         created["members"] += 1
+    # The sandbox merchants may look members up by the demo mobiles: the demo members consent.
+    from hub.demo import SANDBOX
+
+    for merchant in Merchant.objects.filter(code__in=[s.code for s in SANDBOX]):
+        for member in Member.objects.filter(postal_no__in=[m[0] for m in DEMO_MEMBERS]):
+            if not Consent.objects.filter(member=member, merchant=merchant).exists():
+                services.grant_consent(member=member, merchant=merchant, source="demo")
+                created["consents"] += 1
     for postal_no, merchant_code, external_id in DEMO_LINKS:
         member = Member.objects.filter(postal_no=postal_no).first()
         merchant = Merchant.objects.filter(code=merchant_code).first()

@@ -81,17 +81,19 @@ def link_conflict(*, member: Member, merchant, external_id: str) -> str | None:
 _PII = ("name", "mobile", "id_number")
 
 
-def load_members(where: str, params: list, *, extra: str | None = None, with_pii: bool = False) -> list:
+def load_members(where: str, params: list, *, extra: str | tuple[str, ...] | None = None,
+                 with_pii: bool = False) -> list:
     """Members with their tier in one raw query (the till's hot path cannot afford the ORM's
     query building). ``where`` follows ``FROM members_member m JOIN members_tier t``; with
-    ``extra`` each item is (member, extra value). Encrypted fields are decrypted only when
+    ``extra`` each item is (member, extra value), or (member, (values...)) for a tuple of extra
+    columns. Encrypted fields are decrypted only when
     ``with_pii``; otherwise they are deferred and load on first access like any deferred field.
     """
     fields = [f for f in Member._meta.concrete_fields if with_pii or f.name not in _PII]
     tier_fields = list(Tier._meta.concrete_fields)
     columns = [f"m.{f.column}" for f in fields] + [f"t.{f.column}" for f in tier_fields]
-    if extra:
-        columns.append(extra)
+    extras = (extra,) if isinstance(extra, str) else tuple(extra or ())
+    columns.extend(extras)
     sql = f"SELECT {', '.join(columns)} FROM members_member m JOIN members_tier t ON t.id = m.tier_id {where}"
     out = []
     with connection.cursor() as cursor:
@@ -102,5 +104,9 @@ def load_members(where: str, params: list, *, extra: str | None = None, with_pii
                   for f, v in zip(fields, row, strict=False)]
         member = Member.from_db("default", [f.attname for f in fields], values)
         member.tier = Tier.from_db("default", [f.attname for f in tier_fields], row[len(fields):len(fields) + len(tier_fields)])
-        out.append((member, row[-1]) if extra else member)
+        if not extras:
+            out.append(member)
+        else:
+            tail = row[len(row) - len(extras):]
+            out.append((member, tail[0] if isinstance(extra, str) else tuple(tail)))
     return out

@@ -49,13 +49,14 @@ class CampaignInline(admin.TabularInline):
 @admin.register(Agreement)
 class AgreementAdmin(admin.ModelAdmin):
     list_display = ("merchant", "program", "is_default", "can_award", "can_accept", "earn_points", "earn_per_fen",
-                    "acceptance_fee_bp", "funding", "phone_may_redeem", "active")
-    list_filter = ("can_award", "can_accept", "funding", "active", "program")
+                    "acceptance_fee_bp", "funding", "phone_may_redeem", "allow_mobile_lookup", "active")
+    list_filter = ("can_award", "can_accept", "allow_mobile_lookup", "funding", "active", "program")
     search_fields = ("merchant__name", "merchant__code", "program__code")
     autocomplete_fields = ("merchant",)
     inlines = [CampaignInline]
     fieldsets = (
         (None, {"fields": ("merchant", "program", "is_default", "active")}),
+        ("会员识别", {"fields": ("allow_mobile_lookup",)}),
         ("累计规则", {"fields": ("can_award", "earn_points", "earn_per_fen", "tier_multipliers", "maturation_days",
                              "funding", "issue_value_fen", "issue_value_points")}),
         ("抵扣规则", {"fields": ("can_accept", "redeem_min_points", "redeem_step_points", "redeem_max_share_bp",

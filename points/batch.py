@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from hub.errors import DomainError, NoAuth
 from points import rules
-from points.common import agreement_for, check_fen, fingerprint, outcome
+from points.common import agreement_for, check_fen, earn_fingerprint, outcome
 from points.ledger import iso as ledger_iso
 
 MAX_ITEMS = 1000
@@ -54,10 +54,11 @@ def earn_many(*, merchant, store, terminal, items: list[EarnItem], now: datetime
             continue
         at = item.business_time or now
         points = rules.earn_points(agreement, program, amount_fen=item.amount_fen, tier_code=item.member.tier.code,
-                                   at=at, campaigns=campaigns)
+                                   at=now, campaigns=campaigns)  # campaigns by the hub's receive time
         funded_points = rules.merchant_funded_points(agreement, program, points=points, amount_fen=item.amount_fen,
-                                                     tier_code=item.member.tier.code, at=at, campaigns=campaigns)
-        fps[idx] = item.fp or fingerprint("earn", member=item.member.pk, amount_fen=item.amount_fen, program=program.pk)
+                                                     tier_code=item.member.tier.code, at=now, campaigns=campaigns)
+        fps[idx] = item.fp or earn_fingerprint(member_id=item.member.pk, amount_fen=item.amount_fen,
+                                               business_time=item.business_time, store=store, terminal=terminal)
         payload_items.append({
             "idx": idx, "request_no": item.request_no, "fp": fps[idx], "member_id": item.member.pk,
             "points": points, "amount_fen": item.amount_fen,

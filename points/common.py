@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import time
 from datetime import datetime
+
+from django.conf import settings
 
 from hub.errors import DomainError, IdempotencyKeyReused, NoAuth, OrderReversed, ParamError
 from points import rules
@@ -14,6 +18,7 @@ from points.models import Agreement, Campaign, Operation, Program
 MAX_POINTS = 10**10
 RETRIES = 20  # guarded writes: each conflict means another request on the same original committed first
 MAX_FEN = 10**12
+LATER_ANSWERS = "later_answers"  # in an operation's result: the first answers of confirm / unfreeze
 _AGREEMENT_TTL = 30.0  # seconds an agreement stays cached in a worker process
 _agreements: dict[tuple, tuple[float, Agreement, list]] = {}
 
@@ -66,10 +71,39 @@ def check_fen(amount, *, name: str = "金额", allow_zero: bool = False) -> int:
     return amount
 
 
+def canonical_content(kind: str, **fields) -> bytes:
+    """The bytes a fingerprint signs: the operation and its fields, as sorted compact JSON."""
+    return json.dumps({"kind": kind, **fields}, sort_keys=True, default=str, separators=(",", ":")).encode()
+
+
+def _hmac(key: str, content: bytes) -> str:
+    digest = hmac.new(key.encode(), content, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()  # 43 characters: never a legacy hex digest
+
+
 def fingerprint(kind: str, **fields) -> str:
-    """A digest of what a request asks for; the same request number must come with the same one."""
-    body = json.dumps({"kind": kind, **fields}, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    """A keyed digest (HMAC-SHA256 with ``settings.FINGERPRINT_KEY``) of what a
+    request asks for; the same request number must come with the same one. Keyed, so that the
+    stored value cannot be brute-forced back to its content (fields name members by id anyway)."""
+    return _hmac(settings.FINGERPRINT_KEY, canonical_content(kind, **fields))
+
+
+def _site(store, terminal) -> dict:
+    return {"store": getattr(store, "pk", None), "terminal": getattr(terminal, "pk", None)}
+
+
+def earn_fingerprint(*, member_id, amount_fen: int, business_time: datetime | None, store, terminal) -> str:
+    """What makes two earns with one number the same request (single or in a batch alike)."""
+    return fingerprint("earn", member=member_id, amount_fen=amount_fen,
+                       business_time=business_time.isoformat() if business_time is not None else None,
+                       **_site(store, terminal))
+
+
+def spend_fingerprint(kind: str, *, member_id, points: int, stated_amount_fen: int | None,
+                      sale_amount_fen: int | None, store, terminal) -> str:
+    """The same for redeem and freeze: the sale amount decides the redemption limit."""
+    return fingerprint(kind, member=member_id, points=points, amount_fen=stated_amount_fen, sale=sale_amount_fen,
+                       **_site(store, terminal))
 
 
 def op_row(*, merchant, store, terminal, member, program, request_no: str, kind: str, status: str,
@@ -101,8 +135,17 @@ def raise_recorded(code: str, result: dict | None) -> None:
     raise DomainError(message, code=code)
 
 
+def first_answer(result: dict | None) -> dict | None:
+    """The answer stored for the request itself (without later steps' answers)."""
+    if isinstance(result, dict) and LATER_ANSWERS in result:
+        return {k: v for k, v in result.items() if k != LATER_ANSWERS}
+    return result
+
+
 def outcome(res: dict, *, fp: str, kind: str) -> dict:
-    """Turn points_apply's answer into the result, replaying or refusing as recorded."""
+    """Turn points_apply's answer into the result, replaying or refusing as recorded: a tombstone
+    or a reversed request answers ORDER_REVERSED, other content IDEMPOTENCY_KEY_REUSED, a
+    recorded refusal itself, a success its first answer."""
     if res.get("replay"):
         if res["kind"] == Operation.Kind.TOMBSTONE:
             raise OrderReversed("该交易已冲正，原交易不再受理")
@@ -110,7 +153,9 @@ def outcome(res: dict, *, fp: str, kind: str) -> dict:
             raise IdempotencyKeyReused()
         if res["status"] == Operation.Status.REFUSED:
             raise_recorded(res["error_code"], res["result"])
-        return res["result"]
+        if res["status"] == Operation.Status.REVERSED:
+            raise OrderReversed("该交易已冲正")
+        return first_answer(res["result"])
     if res.get("error_code"):
         raise DomainError(code=res["error_code"])
     return res["result"]

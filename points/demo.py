@@ -4,14 +4,17 @@ Idempotent (called by hub.demo.seed after the network)."""
 
 from __future__ import annotations
 
+from hub.demo import SANDBOX
 from hub.models import Merchant
+from members.credentials import MemberName
 from members.demo import DEMO_MEMBERS
 from members.models import Member
-from points import services
+from points import till
 from points.models import Agreement, Operation, Program
 
 POSTAL_PROGRAM = "POSTAL"
 DEMO_POINTS = 100_000
+SANDBOX_CODES = frozenset(s.code for s in SANDBOX)
 
 
 def seed_points(issuer: Merchant) -> dict[str, int]:
@@ -29,14 +32,16 @@ def seed_points(issuer: Merchant) -> dict[str, int]:
                       "can_award": True, "can_accept": True, "earn_points": 1, "earn_per_fen": 100,
                       "maturation_days": 0, "acceptance_fee_bp": 60, "funding": Agreement.Funding.MERCHANT,
                       "issue_value_fen": 100, "issue_value_points": 100,
-                      "tier_multipliers": {"gold": 120, "diamond": 150}},
+                      "tier_multipliers": {"gold": 120, "diamond": 150},
+                      # the sandbox documentation promises vendors identify/earn by the demo mobiles
+                      "allow_mobile_lookup": merchant.code in SANDBOX_CODES},
         )
         created["agreements"] += made
     for postal_no, *_ in DEMO_MEMBERS:
         member = Member.objects.filter(postal_no=postal_no).first()
         request_no = f"DEMO-GRANT-{postal_no}"
         if member is not None and not Operation.objects.filter(merchant=issuer, request_no=request_no).exists():
-            services.grant(program=program, member=member, points=DEMO_POINTS, request_no=request_no,
-                           memo="沙箱演示积分")
+            till.grant(place=till.Place(merchant=issuer), member=MemberName.verified(member), program=program,
+                       points=DEMO_POINTS, request_no=request_no, memo="沙箱演示积分")
             created["grants"] += 1
     return created

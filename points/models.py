@@ -103,6 +103,9 @@ class Agreement(models.Model):
     issue_value_fen = models.PositiveIntegerField("发行价（分）", default=100, help_text="商户出资时每 issue_value_points 积分的价格")
     issue_value_points = models.PositiveIntegerField("发行价对应积分数", default=100)
     phone_may_redeem = models.BooleanField("允许仅凭手机号抵扣", default=False)
+    allow_mobile_lookup = models.BooleanField(
+        "允许按手机号识别会员", default=False,
+        help_text="允许收银机凭手机号查询会员、累计积分（仍须会员已授权该商户）；关闭时只能凭动态会员码、会员标识或商户会员卡号")
     active = models.BooleanField("生效", default=True)
 
     class Meta:

@@ -54,7 +54,7 @@ def reverse(*, merchant, request_no: str, store=None, terminal=None, now: dateti
         return _answer(request_no, "tombstone")
     if op.reversed_at is not None:
         return _answer(request_no, "reverse")
-    if not rules.reverse_allowed(op.business_date, now):
+    if not rules.reverse_allowed(rules.business_date(op.created_at), now):  # by the hub's receive time
         raise ParamError("已超过冲正期限（次一营业日结束），请使用退货")
     if op.status == Operation.Status.REFUSED:  # nothing moved: only mark it
         entry = Entry(now=now, txn_kind="reverse", op_id=op.pk, reverse={})

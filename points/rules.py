@@ -165,5 +165,7 @@ def business_date(at: datetime) -> date:
 
 
 def reverse_allowed(original_business_date: date, now: datetime) -> bool:
-    """A reverse is allowed until the end of the business day after the original's."""
+    """A reverse is allowed until the end of the business day after the one the hub received the
+    original on (not the till's business time: a store-and-forward sale can be reversed the day
+    it arrives, and a sale dated ahead gains no time)."""
     return business_date(now) <= original_business_date + timedelta(days=1)

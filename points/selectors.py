@@ -52,8 +52,9 @@ def redeemed_today(member, merchant, program, now: datetime) -> int:
     return (total["points"] or 0) - (total["back"] or 0)
 
 
-def identify(*, merchant, member, store=None, terminal=None, now: datetime | None = None) -> dict:
-    """会员查询: the member summary a till may see (masked), for the merchant's default program."""
+def member_summary(*, merchant, member, now: datetime | None = None) -> dict:
+    """The member summary a till may see (masked), for the merchant's default program (identify:
+    ``points.till.identify``)."""
     now = now or timezone.now()
     agreement, _ = agreement_for(merchant)
     program = agreement.program
@@ -73,7 +74,7 @@ def identify(*, merchant, member, store=None, terminal=None, now: datetime | Non
     }
 
 
-def query(*, merchant, request_no: str, store=None, terminal=None) -> dict:
+def query(*, merchant, request_no: str) -> dict:
     """查询: the state of a request by its number."""
     op = Operation.objects.filter(merchant=merchant, request_no=request_no).first()
     if op is None:

@@ -1,11 +1,14 @@
-"""The till operations, one service function each. Every movement of points goes through here.
+"""The posting layer of the till operations: what earn, redeem, freeze, confirm, unfreeze,
+convert and grant write.
 
-Each function takes the merchant, store, terminal and the till's request number, decides in
-Python what to write (rules, limits, legs, clearing items, the answer) and writes it atomically
-with one call of the ledger (``points.ledger.apply``). The same request number with the same
-content returns the first answer — refusals included; with other content it is refused
-``IDEMPOTENCY_KEY_REUSED``. Refund lives in ``points.refunds``, reverse in ``points.reversal``;
-reads in ``points.selectors``.
+The way in is ``points.till`` (one function per operation): it checks the arguments, computes
+the fingerprint, looks the request number up first (a seen number answers its first answer
+whatever today's rules say) and resolves the member; only then does it call the function here,
+which applies today's rules (agreement, limits, the naming's strength), decides in Python what
+to write (legs, clearing items, the answer) and writes it atomically with one call of the ledger
+(``points.ledger.apply``), which still replays a request that raced in meanwhile. Refund's
+posting lives in ``points.refunds``, reverse's in ``points.reversal``; reads in
+``points.selectors``.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from points.common import (
     agreement_for,
     check_fen,
     check_points,
+    earn_fingerprint,
     fingerprint,
     op_row,
     outcome,
     program_by_id,
+    spend_fingerprint,
 )
 from points.ledger import (
     AVAILABLE,
@@ -66,9 +71,11 @@ def earn(*, merchant, store, terminal, member, amount_fen: int, request_no: str,
     if not agreement.can_award:
         raise NoAuth("该商户不可发放此积分")
     program = agreement.program
-    fp = fp or fingerprint("earn", member=member.pk, amount_fen=amount_fen, program=program.pk)
+    fp = fp or earn_fingerprint(member_id=member.pk, amount_fen=amount_fen, business_time=business_time, store=store,
+                                terminal=terminal)
+    # Campaigns run by the hub's receive time: a sale backdated into an ended campaign earns as today.
     points = rules.earn_points(agreement, program, amount_fen=amount_fen, tier_code=member.tier.code,
-                               at=business_time or now, campaigns=campaigns)
+                               at=now, campaigns=campaigns)
     entry = Entry(
         now=now, txn_kind="earn",
         op=op_row(merchant=merchant, store=store, terminal=terminal, member=member, program=program,
@@ -86,7 +93,7 @@ def earn(*, merchant, store, terminal, member, amount_fen: int, request_no: str,
             Posting(party_account(ISSUER_LIABILITY, program.pk, program.issuer_id), -points),
         ]
         funded = rules.merchant_funded_points(agreement, program, points=points, amount_fen=amount_fen,
-                                              tier_code=member.tier.code, at=business_time or now, campaigns=campaigns)
+                                              tier_code=member.tier.code, at=now, campaigns=campaigns)
         if agreement.funding == agreement.Funding.MERCHANT and merchant.pk != program.issuer_id and funded:
             entry.clearing = [_clearing(payer=merchant.pk, payee=program.issuer_id, program=program,
                                         kind=ClearingItem.Kind.EARN_FUNDING, points=funded,
@@ -108,7 +115,8 @@ def _spend(*, kind: str, merchant, store, terminal, member, points: int, request
     value = rules.points_value_fen(program, points)
     if stated_amount_fen is not None and stated_amount_fen != value:
         raise ParamError(f"抵扣金额与积分价值不符（{points} 积分价值 {value} 分）")
-    fp = fp or fingerprint(kind, member=member.pk, points=points, program=program.pk, sale=sale_amount_fen)
+    fp = fp or spend_fingerprint(kind, member_id=member.pk, points=points, stated_amount_fen=stated_amount_fen,
+                                 sale_amount_fen=sale_amount_fen, store=store, terminal=terminal)
     hold_until = now + timedelta(minutes=FREEZE_MINUTES) if kind == "freeze" else None
     entry = Entry(
         now=now, txn_kind=kind,

@@ -2,23 +2,21 @@
 
 Each item is one canonical command with its own request number, idempotent like a single call,
 and answered on its own (one item's refusal is that item's result only). Items run in their
-order; consecutive earns whose member is named by an opaque id are written together by the
-ledger's set-based path (points.batch.earn_many), the others one by one through dispatch.
+order through the dispatch table the caller passes in (``hub.gateway.dispatch.OPERATIONS``);
+consecutive earns whose member is named by a ref are written together by the set-based
+``points.till.earn_batch``, which answers each exactly as ``points.till.earn`` would.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.utils import timezone
-
-from hub.errors import DomainError, MemberNotFound, SystemError_
+from hub.errors import DomainError, SystemError_
 from hub.gateway.canonical import TillCommand
-from members import codes
-from members.models import Member
-from members.selectors import load_members
-from points.batch import EarnItem, earn_many
+from members.credentials import REF, MemberName
+from points import till
 
 logger = logging.getLogger("hub.gateway")
 
@@ -42,59 +40,46 @@ def _entry(item: BatchItem, outcome) -> dict:
     return {"request_no": item.request_no, "op": op, "code": "SUCCESS", "message": "成功", "data": outcome}
 
 
-def _bulk_earns(credential, chunk: list[tuple[int, BatchItem]], place, results: list) -> None:
-    from hub.gateway.dispatch import command_fingerprint
-
-    store, terminal = place
-    merchant = credential.merchant
-    refs = sorted({item.command.member.strip() for _, item in chunk})
-    found = {ref: member for member, ref in load_members(
-        "JOIN members_memberref r ON r.member_id = m.id WHERE r.merchant_id = %s AND r.ref = ANY(%s)",
-        [merchant.pk, refs], extra="r.ref")}
-    earns, positions = [], []
-    for position, item in chunk:
-        member = found.get(item.command.member.strip())
-        if member is None or member.status != Member.Status.ACTIVE:
-            results[position] = _entry(item, MemberNotFound())
-            continue
-        earns.append(EarnItem(item.command.request_no, member, item.command.amount_fen,
-                              item.command.business_time, command_fingerprint(item.command)))
-        positions.append(position)
-    if earns:
-        by_position = dict(chunk)
-        outcomes = earn_many(merchant=merchant, store=store, terminal=terminal, items=earns, now=timezone.now())
-        for position, outcome in zip(positions, outcomes, strict=True):
-            results[position] = _entry(by_position[position], outcome)
+def _bulk_name(item: BatchItem) -> MemberName | None:
+    """The ref naming an earn that can take the set-based path, else None."""
+    if item.error is not None or item.command.op != "earn" or item.command.amount_fen is None \
+            or not item.command.request_no:
+        return None
+    try:
+        name = MemberName.parse(item.command.member)
+    except DomainError:
+        return None
+    return name if name.kind == REF else None
 
 
-def run_batch(credential, command: TillCommand, place) -> dict:
+def run_batch(place: till.Place, command: TillCommand, operations: dict[str, Callable]) -> dict:
     """``{"items": [...]}``: per item ``{"request_no", "op", "code", "message", "data"}``."""
-    from hub.gateway.dispatch import dispatch
-
     items: list[BatchItem] = command.extra["items"]
     results: list = [None] * len(items)
-    chunk: list[tuple[int, BatchItem]] = []
+    chunk: list[tuple[int, BatchItem, MemberName]] = []
 
     def flush():
         if chunk:
-            try:
-                _bulk_earns(credential, chunk, place, results)
-            except DomainError as exc:  # the whole chunk is refused (e.g. the merchant may not award)
-                for position, item in chunk:
-                    results[position] = _entry(item, exc)
+            earns = [till.EarnRequest(item.command.request_no, name, item.command.amount_fen,
+                                      item.command.business_time) for _, item, name in chunk]
+            for (position, item, _), outcome in zip(chunk, till.earn_batch(place=place, items=earns), strict=True):
+                results[position] = _entry(item, outcome)
             chunk.clear()
 
     for position, item in enumerate(items):
-        if item.error is None and item.command.op == "earn" and item.command.amount_fen is not None \
-                and codes.REF_RE.match((item.command.member or "").strip()):
-            chunk.append((position, item))
+        name = _bulk_name(item)
+        if name is not None:
+            chunk.append((position, item, name))
             continue
         flush()
         if item.error is not None:
             results[position] = _entry(item, item.error)
             continue
+        operation = operations.get(item.command.op)
         try:
-            outcome = dispatch(credential, item.command, place)
+            if operation is None:
+                raise DomainError("不支持的操作", code="PARAM_ERROR")
+            outcome = operation(place, item.command)
         except DomainError as exc:
             outcome = exc
         except Exception:  # noqa: BLE001 - one item's failure must not hide the others' results

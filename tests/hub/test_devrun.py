@@ -43,7 +43,7 @@ def snapshot() -> dict:
 def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     first = seed()
     assert first == {"vendors": 5, "merchants": 8, "stores": 12, "terminals": 19, "credentials": 5,
-                     "members": 5, "member_links": 3, "consents": 3, "programs": 1, "agreements": 7, "grants": 5}
+                     "members": 5, "member_links": 3, "consents": 28, "programs": 1, "agreements": 7, "grants": 5}
     before = snapshot()
 
     second = seed()

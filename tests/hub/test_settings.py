@@ -22,6 +22,7 @@ GOOD = {
     "SECRET_KEY": "k" * 20 + "-production-secret-key-0123456789",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": "b" * 16 + "-production-blind-index-key-0123",
+    "FINGERPRINT_KEY": "f" * 16 + "-production-fingerprint-key-0123",
     "DATABASE_URL": "postgresql://hub@db.internal:5432/hub",
     "ALLOWED_HOSTS": "hub.example.cn",
     "FANGXIANG_HUB_PRIVATE_KEY": (BASE_DIR / "tests" / "fixtures" / "fangxiang" / "hub_test_private.pem").read_text(),
@@ -58,7 +59,7 @@ def test_accepts_proper_values():
 def test_refuses_an_environment_with_nothing_set():
     result = start({})
     assert result.returncode == 3, result.stdout + result.stderr
-    for problem in ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"]:
+    for problem in ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "FINGERPRINT_KEY"]:
         assert problem in result.stdout
 
 
@@ -73,6 +74,8 @@ def test_refuses_an_environment_with_nothing_set():
         ("BLIND_INDEX_KEY", dev_settings.DEV_BLIND_INDEX_KEY),
         ("FANGXIANG_HUB_PRIVATE_KEY", ""),
         ("BLIND_INDEX_KEY", "too-short"),
+        ("FINGERPRINT_KEY", dev_settings.DEV_FINGERPRINT_KEY),
+        ("FINGERPRINT_KEY", "too-short"),
         ("DEBUG", "1"),
     ],
 )

@@ -6,8 +6,16 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from hub.errors import MemberCodeExpired
-from hub.models import Merchant
-from members.codes import CODE_RE, MemberCode, issue_member_code, member_for_ref, redeem_member_code, ref_for
+from hub.models import Merchant, Store, Terminal
+from members.codes import (
+    CODE_RE,
+    MemberCode,
+    issue_member_code,
+    issue_strong_ref,
+    redeem_member_code,
+    ref_for,
+)
+from members.credentials import MemberName, resolve
 from tests.members.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,11 +51,26 @@ def test_refs_are_opaque_stable_and_scoped(merchant):
     a, b = ref_for(member=member, merchant=merchant), ref_for(member=member, merchant=other)
     assert a != b and a == ref_for(member=member, merchant=merchant)
     assert member.postal_no not in a and member.mobile[-4:] not in a
-    found, strong = member_for_ref(ref=a, merchant=merchant)
-    assert found == member and not strong
-    ref_for(member=member, merchant=merchant, strong=True)
-    assert member_for_ref(ref=a, merchant=merchant)[1] is True
-    assert member_for_ref(ref=a, merchant=merchant, now=timezone.now() + timedelta(minutes=16))[1] is False
+    found = resolve(MemberName.parse(a), merchant=merchant, terminal=None, mobile_allowed=False)
+    assert found.member == member and not found.strong  # the stable ref never counts as a code
+
+
+def test_a_strong_ref_is_strong_at_its_terminal_for_a_while(merchant):
+    store = Store.objects.create(merchant=merchant, code="S1", name="一号店")
+    here, there = Terminal.objects.create(store=store, code="P1"), Terminal.objects.create(store=store, code="P2")
+    member = MemberFactory()
+    now = timezone.now()
+    token = issue_strong_ref(member=member, merchant=merchant, terminal=here, now=now)
+    assert token != ref_for(member=member, merchant=merchant)
+
+    def strong(terminal, at):
+        found = resolve(MemberName.parse(token), merchant=merchant, terminal=terminal, mobile_allowed=False, now=at)
+        assert found.member == member  # it names the member for good
+        return found.strong
+
+    assert strong(here, now + timedelta(minutes=14)) is True
+    assert strong(there, now) is False
+    assert strong(here, now + timedelta(minutes=16)) is False
 
 
 def test_member_code_command():

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from hub.models import Merchant, Store, Terminal, Vendor
+from members.credentials import MemberName
 from members.models import Member, Tier
-from points import refunds, services
+from points import till
 from points.common import clear_caches
 from points.models import Agreement, ConversionRate, Program
 
@@ -32,23 +33,52 @@ class World:
         tier_obj, _ = Tier.objects.get_or_create(code=tier, defaults={"name": f"{tier}-name", "rank": 10 + n})
         return Member.objects.create(postal_no=f"PN{n:08d}", name="张小明", mobile=f"139{n:08d}", tier=tier_obj)
 
-    def earn(self, member, amount_fen: int, request_no: str | None = None, **kw):
-        return services.earn(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
-                             member=member, amount_fen=amount_fen,
-                             request_no=request_no or f"E{next(_seq)}", **kw)
+    def place(self, merchant=None, now=None, **kw) -> till.Place:
+        """The shop's till (or ``merchant`` with no store), received ``now`` (default: now)."""
+        merchant = merchant or self.shop
+        site = {"store": self.store, "terminal": self.till} if merchant == self.shop else {}
+        return till.Place(merchant=merchant, **site, **({"received_at": now} if now else {}))
 
-    def redeem(self, member, points: int, request_no: str | None = None, **kw):
-        return services.redeem(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
-                               member=member, points=points, request_no=request_no or f"R{next(_seq)}", **kw)
+    @staticmethod
+    def named(member) -> MemberName:
+        return member if isinstance(member, MemberName) else MemberName.verified(member)
 
-    def freeze(self, member, points: int, request_no: str | None = None, **kw):
-        return services.freeze(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
-                               member=member, points=points, request_no=request_no or f"F{next(_seq)}", **kw)
+    def earn(self, member, amount_fen: int, request_no: str | None = None, *, merchant=None, now=None, **kw):
+        return till.earn(place=self.place(merchant, now), member=self.named(member), amount_fen=amount_fen,
+                         request_no=request_no or f"E{next(_seq)}", **kw)
 
-    def refund(self, original: str, amount_fen: int, refund_no: str | None = None, **kw):
-        return refunds.refund(merchant=kw.pop("merchant", self.shop), store=self.store, terminal=self.till,
-                               refund_no=refund_no or f"T{next(_seq)}", original_request_no=original,
-                               amount_fen=amount_fen, **kw)
+    def redeem(self, member, points: int, request_no: str | None = None, *, merchant=None, now=None, **kw):
+        return till.redeem(place=self.place(merchant, now), member=self.named(member), points=points,
+                           request_no=request_no or f"R{next(_seq)}", **kw)
+
+    def freeze(self, member, points: int, request_no: str | None = None, *, merchant=None, now=None, **kw):
+        return till.freeze(place=self.place(merchant, now), member=self.named(member), points=points,
+                           request_no=request_no or f"F{next(_seq)}", **kw)
+
+    def confirm(self, request_no: str, *, merchant=None, now=None):
+        return till.confirm(place=self.place(merchant, now), request_no=request_no)
+
+    def unfreeze(self, request_no: str, *, merchant=None, now=None):
+        return till.unfreeze(place=self.place(merchant, now), request_no=request_no)
+
+    def reverse(self, request_no: str, *, merchant=None, now=None):
+        return till.reverse(place=self.place(merchant, now), request_no=request_no)
+
+    def convert(self, member, points: int, request_no: str | None = None, *, from_program=None, to_program=None,
+                merchant=None, now=None):
+        return till.convert(place=self.place(merchant, now), member=self.named(member),
+                            from_program=from_program or self.store_points, to_program=to_program or self.postal,
+                            points=points, request_no=request_no or f"C{next(_seq)}")
+
+    def grant(self, member, points: int, request_no: str | None = None, *, program=None, now=None):
+        program = program or self.postal
+        return till.grant(place=self.place(program.issuer, now), member=self.named(member), program=program,
+                          points=points, request_no=request_no or f"G{next(_seq)}")
+
+    def refund(self, original: str, amount_fen: int, refund_no: str | None = None, *, merchant=None, now=None,
+               **kw):
+        return till.refund(place=self.place(merchant, now), refund_no=refund_no or f"T{next(_seq)}",
+                           original_request_no=original, amount_fen=amount_fen, **kw)
 
 
 def build_world(**agreement_terms) -> World:

@@ -307,9 +307,9 @@ def test_identify_counts_the_daily_cap_like_the_ledger(world):
     t0 = anchor()
     world.earn(m, 30000, now=t0)
     world.freeze(m, 100, "F", now=t0)
-    assert selectors.identify(merchant=world.shop, member=m, now=t0)["redeemable_points"] == 0
+    assert selectors.member_summary(merchant=world.shop, member=m, now=t0)["redeemable_points"] == 0
     later = t0 + timedelta(minutes=16)
-    assert selectors.identify(merchant=world.shop, member=m, now=later)["redeemable_points"] == 100
+    assert selectors.member_summary(merchant=world.shop, member=m, now=later)["redeemable_points"] == 100
 
 
 # ---- issue 15 finding 12: who funds a campaign --------------------------------------------------

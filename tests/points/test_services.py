@@ -93,19 +93,23 @@ def test_redeem_limits(world):
     assert codes(world.redeem, m, 150) == "REDEEM_LIMIT_EXCEEDED"  # daily cap: 200 + 150 > 300
     world.redeem(m, 100)
     assert bal(world, m)["available"] == 700
-    assert selectors.identify(merchant=world.shop, member=m)["redeemable_points"] == 0
+    assert selectors.member_summary(merchant=world.shop, member=m)["redeemable_points"] == 0
 
 
 def test_weak_credential_needs_agreement(world):
+    from members.codes import ref_for
+    from members.credentials import MemberName
+
     m = world.member()
     world.earn(m, 10000)
-    assert codes(world.redeem, m, 10, strong_credential=False) == "NO_AUTH"
+    weak = MemberName.parse(ref_for(member=m, merchant=world.shop))  # the stable ref is weak
+    assert codes(world.redeem, weak, 10) == "NO_AUTH"
     world.agreement.phone_may_redeem = True
     world.agreement.save()
     from points.common import clear_caches
 
     clear_caches()
-    assert world.redeem(m, 10, strong_credential=False)["points"] == 10
+    assert world.redeem(weak, 10)["points"] == 10
 
 
 def test_stated_amount_must_match_value(world):

@@ -46,6 +46,11 @@ def results(till, response) -> list[dict]:
     return read.data["items"]
 
 
+def recent(minute: int) -> str:
+    """An RFC 3339 business time inside the store-and-forward window."""
+    return (timezone.now() - timedelta(hours=1) + timedelta(minutes=minute)).replace(microsecond=0).isoformat()
+
+
 def test_mixed_items_run_in_order_each_with_its_own_result(sandbox):
     till = sandbox["native"]
     start = available()
@@ -91,13 +96,13 @@ def test_an_item_with_a_bad_field_is_refused_alone(sandbox):
     good = [unique("OFF"), unique("OFF")]
     body = {**SITE, "items": [
         {"op": "earn", "request_no": good[0], "member": MOBILE, "amount_fen": 1000,
-         "business_time": "2026-01-05T09:00:00+08:00"},
+         "business_time": recent(0)},
         {"op": "earn", "request_no": "BAD1", "member": MOBILE, "amount_fen": 10.5,
-         "business_time": "2026-01-05T09:01:00+08:00"},
+         "business_time": recent(1)},
         {"op": "earn", "request_no": good[1], "member": MOBILE, "amount_fen": 2000,
-         "business_time": "2026-01-05T09:02:00+08:00"},
+         "business_time": recent(2)},
         {"op": "refund", "request_no": "BAD2", "original_request_no": good[0], "amount_fen": 100,
-         "member": MOBILE, "business_time": "2026-01-05T09:03:00+08:00"},
+         "member": MOBILE, "business_time": recent(3)},
         "not an object",
         {"op": "convert", "request_no": "BAD3"},
     ]}
@@ -152,15 +157,15 @@ def test_an_earn_and_its_reverse_in_one_batch(sandbox):
 def test_one_item_failing_unexpectedly_does_not_hide_the_others(sandbox, monkeypatch):
     from hub.gateway import dispatch as dispatch_module
 
-    real = dispatch_module.dispatch
+    real = dispatch_module.OPERATIONS["earn"]
     broken = unique("OFF")
 
-    def flaky(credential, command, place):
+    def flaky(place, command):
         if command.request_no == broken:
             raise RuntimeError("database went away")
-        return real(credential, command, place)
+        return real(place, command)
 
-    monkeypatch.setattr(dispatch_module, "dispatch", flaky)
+    monkeypatch.setitem(dispatch_module.OPERATIONS, "earn", flaky)
     till = sandbox["native"]
     got = results(till, send_batch(till, [item("earn", request_no=broken, member=MOBILE, amount_fen=100),
                                           item("earn", request_no=unique("OFF"), member=MOBILE, amount_fen=100)]))
