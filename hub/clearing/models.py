@@ -12,7 +12,7 @@ positions, instructions and item list refuse UPDATE and DELETE, nothing can be a
 and the batch row itself only moves forward closed → approved → settled, touching nothing but
 the workflow columns. Corrections are clearing items that fall into a later batch.
 
-These models belong to the ``hub`` app (imported by hub.models).
+These models belong to the ``clearing`` app (hub.clearing); their tables keep the ``hub_`` names.
 """
 
 from __future__ import annotations

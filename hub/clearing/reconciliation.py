@@ -312,7 +312,7 @@ RESOLVERS = ("运营", "财务")
 
 def may_resolve(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active and (
-        user.has_perm("hub.resolve_reconciliationdifference") or user.groups.filter(name__in=RESOLVERS).exists()))
+        user.has_perm("clearing.resolve_reconciliationdifference") or user.groups.filter(name__in=RESOLVERS).exists()))
 
 
 @transaction.atomic

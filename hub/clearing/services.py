@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from hub.clearing.models import ClearingBatch
+from hub.clearing.signals import batch_closed
 from hub.errors import NoAuth, ParamError
 
 logger = logging.getLogger("hub.clearing")
@@ -206,14 +207,13 @@ def close_batch(*, cutoff_at: datetime, actor=None, now: datetime | None = None)
     batch.refresh_from_db()
     logger.info("closed clearing batch %s (cut-off %s): %d items (%d late), gross %d fen, fees %d fen",
                 batch.pk, cutoff_at.isoformat(), item_count, late_count, gross, fee)
-    transaction.on_commit(lambda: _queue_documents(batch.pk))
+    transaction.on_commit(lambda: queue_documents(batch.pk))
     return batch
 
 
-def _queue_documents(batch_id: int) -> None:
-    from hub.tasks import build_clearing_documents
-
-    build_clearing_documents.delay(batch_id)
+def queue_documents(batch_id: int) -> None:
+    """Ask for the statements of a closed batch to be built (hub.clearing.tasks listens)."""
+    batch_closed.send(sender=ClearingBatch, batch_id=batch_id)
 
 
 def close_due_batches(*, now: datetime | None = None, actor=None) -> list[ClearingBatch]:

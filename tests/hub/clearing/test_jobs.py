@@ -10,8 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from hub import tasks as hub_tasks
 from hub.celery import app
+from hub.clearing import tasks as hub_tasks
 from hub.clearing.models import ClearingBatch, ClearingDocument, LedgerCheckRun
 from points import services
 from points import tasks as points_tasks
