@@ -88,4 +88,4 @@ def test_an_item_too_late_for_any_batch_fails_the_check(day):
     assert second.late_item_count == 0
     assert hub_tasks.check_ledger() is False
     run = LedgerCheckRun.objects.latest("started_at")
-    assert list(run.problems) == ["clearing_items_batched"]
+    assert list(run.problems) == ["clearing_items_batched_within_late_window"]
