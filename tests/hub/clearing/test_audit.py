@@ -9,7 +9,6 @@ from django.db import connection
 
 from hub.clearing import jobs
 from hub.clearing import services as clearing
-from hub.clearing.models import ClearingBatch
 from tests.hub.clearing.conftest import at, next_day
 
 
