@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection
+import pytest
+from django.db import DatabaseError, connection, transaction
 
-from hub.clearing import jobs
+from hub.clearing import jobs, statements
 from hub.clearing import services as clearing
 from tests.hub.clearing.conftest import at, next_day
 
@@ -56,3 +57,32 @@ def test_a_lost_item_is_still_flagged_after_more_closes(day):
                              now=next_day("00:05") + timedelta(days=n))
     rows = _failed("clearing_items_batched_within_late_window")
     assert lost in [row[1] for row in rows]
+
+
+# ---- finding 9: TRUNCATE bypasses immutability -------------------------------------------------------
+
+FROZEN_TABLES = ["hub_clearing_batch_item", "hub_clearing_line", "hub_clearing_position", "hub_settlement_instruction",
+                 "hub_clearing_document", "points_clearing_item", "hub_clearing_batch"]
+
+
+@pytest.mark.parametrize("table", FROZEN_TABLES)
+def test_truncate_is_refused_on_a_closed_batch_and_its_items(day, media, table):
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    statements.build_documents(batch=batch, encodings=["utf-8"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks: TRUNCATE would refuse for that
+        cursor.execute("SET LOCAL hub.allow_truncate = 'off'")  # what every session but the test flush has
+        with pytest.raises(DatabaseError, match="TRUNCATE on .* refused"), transaction.atomic():
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+        cursor.execute("SELECT count(*) FROM hub_clearing_batch_item")
+        assert cursor.fetchone()[0] == batch.item_count > 0
+
+
+def test_a_truncated_item_list_fails_the_check(day):
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET LOCAL hub.allow_truncate = 'on'")  # break-glass, as the test flush does
+        cursor.execute("TRUNCATE hub_clearing_batch_item")
+    rows = _failed("clearing_batch_item_list_complete")
+    assert [tuple(row) for row in rows] == [(batch.pk, batch.item_count, 0)]
