@@ -109,12 +109,12 @@ def _download_link(doc: ClearingDocument) -> str:
 
 class DocumentInline(ReadOnlyInline):
     model = ClearingDocument
-    fields = ["kind", "party", "encoding", "row_count", "size", "sha256", "download"]
+    fields = ["kind", "party", "encoding", "row_count", "size", "sha256", "download", "error"]
     readonly_fields = fields
 
     @admin.display(description="文件")
     def download(self, obj):
-        return _download_link(obj) if obj.pk else ""
+        return _download_link(obj) if obj.pk and obj.file else ""
 
 
 class SettleForm(forms.Form):
@@ -259,10 +259,12 @@ class ClearingBatchAdmin(admin.ModelAdmin):
 
 @admin.register(ClearingDocument)
 class ClearingDocumentAdmin(admin.ModelAdmin):
-    list_display = ["batch", "kind", "party", "encoding", "row_count", "size", "sha256", "created_at", "download"]
+    list_display = ["batch", "kind", "party", "encoding", "row_count", "size", "sha256", "created_at", "download",
+                    "error"]
     list_filter = ["kind", "encoding"]
     list_select_related = ["batch", "party"]
-    readonly_fields = ["batch", "kind", "party", "encoding", "file", "sha256", "size", "row_count", "created_at"]
+    readonly_fields = ["batch", "kind", "party", "encoding", "file", "sha256", "size", "row_count", "error",
+                       "created_at"]
     fields = readonly_fields
     actions = ["verify"]
 
@@ -277,7 +279,7 @@ class ClearingDocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="文件")
     def download(self, obj):
-        return _download_link(obj)
+        return _download_link(obj) if obj.file else "未生成"
 
     def get_urls(self):
         return [
@@ -290,6 +292,8 @@ class ClearingDocumentAdmin(admin.ModelAdmin):
         doc = get_object_or_404(ClearingDocument, pk=pk)
         if not self.has_view_permission(request, doc):
             raise PermissionDenied
+        if doc.failed:
+            raise Http404("文件未生成")
         try:
             handle = doc.file.open("rb")
         except FileNotFoundError as exc:

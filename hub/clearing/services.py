@@ -14,6 +14,7 @@ and the payee's by +(amount − fee), so the positions of a batch sum to zero to
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -164,6 +165,19 @@ SELECT %(batch)s, CASE WHEN s > 0 THEN a ELSE b END, CASE WHEN s > 0 THEN b ELSE
  WHERE s <> 0
 """
 
+# The names the batch's files show, as they are at the close (a rename later changes no file).
+_NAMES = """
+SELECT jsonb_build_object(
+    'parties', coalesce((SELECT jsonb_object_agg(m.id::text, jsonb_build_array(m.code, m.name))
+                           FROM hub_merchant m
+                          WHERE m.id IN (SELECT party_id FROM hub_clearing_position WHERE batch_id = %(batch)s)),
+                        '{}'::jsonb),
+    'programs', coalesce((SELECT jsonb_object_agg(p.id::text, p.name)
+                            FROM points_program p
+                           WHERE p.id IN (SELECT program_id FROM hub_clearing_line WHERE batch_id = %(batch)s)),
+                         '{}'::jsonb))
+"""
+
 _TOTALS = """
 SELECT (SELECT coalesce(sum(gross_fen), 0) FROM hub_clearing_line WHERE batch_id = %(batch)s),
        (SELECT coalesce(sum(fee_fen), 0) FROM hub_clearing_line WHERE batch_id = %(batch)s),
@@ -198,12 +212,16 @@ def close_batch(*, cutoff_at: datetime, actor=None, now: datetime | None = None)
         cursor.execute(_INSTRUCTIONS, params)
         cursor.execute(_TOTALS, params)
         gross, fee, net_sum, transfer = cursor.fetchone()
+        cursor.execute(_NAMES, params)
+        names = cursor.fetchone()[0]
+        if isinstance(names, str):
+            names = json.loads(names)
     if net_sum != 0:  # cannot happen by construction; never close a batch that does not balance
         raise RuntimeError(f"clearing batch {batch.pk}: positions sum to {net_sum}, not 0")
 
     ClearingBatch.objects.filter(pk=batch.pk).update(
         status=ClearingBatch.Status.CLOSED, period_start=start, closed_at=now, closed_by=actor, item_count=item_count,
-        late_item_count=late_count, gross_fen=gross, fee_fen=fee, transfer_fen=transfer)
+        late_item_count=late_count, gross_fen=gross, fee_fen=fee, transfer_fen=transfer, names=names)
     batch.refresh_from_db()
     logger.info("closed clearing batch %s (cut-off %s): %d items (%d late), gross %d fen, fees %d fen",
                 batch.pk, cutoff_at.isoformat(), item_count, late_count, gross, fee)
@@ -244,8 +262,9 @@ def _locked(batch: ClearingBatch) -> ClearingBatch:
 def approve_batch(*, batch: ClearingBatch, user, now: datetime | None = None) -> ClearingBatch:
     """审批: a 财务 user other than the one who closed the batch approves it."""
     batch = _locked(batch)
-    if batch.status == ClearingBatch.Status.APPROVED and batch.approved_by_id == getattr(user, "pk", None):
-        return batch
+    if (batch.status in (ClearingBatch.Status.APPROVED, ClearingBatch.Status.SETTLED)
+            and batch.approved_by_id == getattr(user, "pk", None)):
+        return batch  # approved by this user already (and perhaps settled since): nothing to do
     if not in_finance(user):
         raise NoAuth("只有财务人员可以审批清算批次")
     if batch.status != ClearingBatch.Status.CLOSED:

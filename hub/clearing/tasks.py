@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db.models import Count
 from django.dispatch import receiver
 
 from hub.clearing import jobs, services, statements
 from hub.clearing.models import ClearingBatch
 from hub.clearing.signals import batch_closed
-from hub.errors import ParamError
 
 logger = logging.getLogger("hub.clearing.tasks")
 
@@ -29,30 +27,21 @@ def close_clearing_batches() -> list[int]:
 
 @shared_task(name="hub.build_clearing_documents")
 def build_clearing_documents(batch_id: int) -> int:
-    """Write the statements and settlement instructions of a closed batch, one encoding at a
-    time (a name GBK cannot show fails the GBK files only, loudly)."""
+    """Write the statements and settlement instructions of a closed batch. A file its encoding
+    cannot show is recorded once as not written (logged at ERROR by the service), the others
+    are written."""
     batch = ClearingBatch.objects.get(pk=batch_id)
-    written = 0
-    for encoding in statements._encodings(None):
-        try:
-            written += len(statements.build_documents(batch=batch, encodings=[encoding]))
-        except ParamError as exc:
-            logger.error("clearing batch %s: %s documents not written: %s", batch_id, encoding, exc.message)
-    return written
+    return len(statements.build_documents(batch=batch))
 
 
 @shared_task(name="hub.build_missing_clearing_documents")
 def build_missing_clearing_documents() -> int:
-    """Catch-up: queue document building for closed batches that still lack documents."""
-    wanted = len(statements._encodings(None))
-    missing = (ClearingBatch.objects.exclude(status=ClearingBatch.Status.OPEN)
-               .annotate(parties=Count("positions", distinct=True), docs=Count("documents", distinct=True))
-               .values_list("pk", "parties", "docs"))
+    """Catch-up: queue document building for closed batches that lack documents (a document
+    recorded as not written counts as there: it is not retried every hour)."""
     queued = 0
-    for pk, parties, docs in missing:
-        if docs < (parties + 1) * wanted:
-            build_clearing_documents.delay(pk)
-            queued += 1
+    for pk in statements.batches_missing_documents():
+        build_clearing_documents.delay(pk)
+        queued += 1
     return queued
 
 

@@ -3,6 +3,11 @@ each one failed on the code before its fix."""
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
+import os
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +15,12 @@ from django.db import DatabaseError, connection, transaction
 
 from hub.clearing import jobs, statements
 from hub.clearing import services as clearing
+from hub.clearing import tasks as clearing_tasks
+from hub.clearing.models import ClearingBatch, ClearingDocument
+from hub.models import Merchant
+from points import services as points_services
+from points.common import clear_caches
+from points.models import Agreement, Program
 from tests.hub.clearing.conftest import at, next_day
 
 
@@ -86,3 +97,137 @@ def test_a_truncated_item_list_fails_the_check(day):
         cursor.execute("TRUNCATE hub_clearing_batch_item")
     rows = _failed("clearing_batch_item_list_complete")
     assert [tuple(row) for row in rows] == [(batch.pk, batch.item_count, 0)]
+
+
+# ---- statements: findings 3, 4, 10 and 13 ----------------------------------------------------------
+
+def _cells(doc: ClearingDocument) -> list[list[str]]:
+    with doc.file.open("rb") as fh:
+        text = fh.read().decode(doc.encoding)
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _text(doc: ClearingDocument) -> str:
+    with doc.file.open("rb") as fh:
+        return fh.read().decode(doc.encoding)
+
+
+def test_formula_cells_are_neutralised(day, media):
+    """Finding 3: names and request numbers from merchants and tills reach spreadsheets as text."""
+    w = day.world
+    Merchant.objects.filter(pk=w.shop.pk).update(name='=HYPERLINK("http://evil.example","点击")')
+    Merchant.objects.filter(pk=w.other.pk).update(name="+1+SUM(A1:A9)")
+    Program.objects.filter(pk=w.postal.pk).update(name="=cmd|' /C calc'!A0")
+    points_services.earn(merchant=w.shop, store=w.store, terminal=w.till, member=day.m1, amount_fen=1000,
+                         request_no="@SUM(1+1)", now=at("18:00"))
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    docs = statements.build_documents(batch=batch, encodings=["utf-8"])
+    cells = [cell for doc in docs for row in _cells(doc) for cell in row]
+    dangerous = [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")
+                 or (c.startswith("-") and not re.fullmatch(r"-[0-9]+(\.[0-9]+)?", c))]
+    assert dangerous == []
+    assert {"'=HYPERLINK(\"http://evil.example\",\"点击\")", "'+1+SUM(A1:A9)", "'=cmd|' /C calc'!A0",
+            "'@SUM(1+1)"} <= set(cells)
+    assert "-8.00" in cells  # amounts stay numbers
+
+
+def _third_party(day, name: str):
+    """A fourth party whose only business is with the issuer: an earn at 17:00."""
+    w = day.world
+    third = Merchant.objects.create(code="M9001", name=name)
+    Agreement.objects.create(merchant=third, program=w.postal, is_default=True)
+    clear_caches()
+    points_services.earn(merchant=third, store=None, terminal=None, member=day.m2, amount_fen=10000,
+                         request_no="X1", now=at("17:00"))
+    return third
+
+
+def test_a_name_gbk_cannot_show_fails_only_the_files_that_need_it_once(day, media, caplog):
+    """Finding 4: the shop's and the market's statements never mention the fourth party."""
+    w = day.world
+    third = _third_party(day, "星星😀超市")
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    with caplog.at_level(logging.ERROR, logger="hub.clearing"):
+        statements.build_documents(batch=batch)
+    gbk = {(d.kind, d.party_id): d for d in ClearingDocument.objects.filter(batch=batch, encoding="gbk")}
+    written = {key for key, d in gbk.items() if d.file and not d.error}
+    failed = {key: d.error for key, d in gbk.items() if d.error}
+    assert written == {("statement", w.shop.pk), ("statement", w.other.pk)}
+    assert set(failed) == {("statement", w.issuer.pk), ("statement", third.pk), ("instructions", None)}
+    assert all("星星😀超市" in error and "GBK" in error for error in failed.values())
+    assert ClearingDocument.objects.filter(batch=batch, encoding="utf-8", error="").count() == 5
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 3
+    # recorded once: neither the hourly catch-up nor a rebuild tries again
+    assert clearing_tasks.build_missing_clearing_documents() == 0
+    assert statements.build_documents(batch=batch) == []
+
+
+def test_a_program_name_gbk_cannot_show_is_named_in_the_error(day, media):
+    """Finding 13: the error names the statement and the value that cannot be shown."""
+    w = day.world
+    Program.objects.filter(pk=w.postal.pk).update(name="邮政金融积分😀")
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    statements.build_documents(batch=batch, encodings=["gbk"])
+    doc = ClearingDocument.objects.get(batch=batch, encoding="gbk", kind="statement", party=w.other)
+    assert "绿野菜场" in doc.error and "邮政金融积分😀" in doc.error and not doc.file
+
+
+def test_a_rename_after_the_close_changes_no_file_of_the_batch(day, media):
+    """Finding 4: names are those of the close, whenever and in whichever encoding files are written."""
+    w = day.world
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    statements.build_documents(batch=batch, encodings=["utf-8"])
+    Merchant.objects.filter(pk=w.shop.pk).update(name="新阳光超市（已更名）", code="M-RENAMED")
+    Program.objects.filter(pk=w.postal.pk).update(name="邮政积分（新）")
+    statements.build_documents(batch=batch, encodings=["gbk"])
+    for utf8 in ClearingDocument.objects.filter(batch=batch, encoding="utf-8"):
+        gbk = ClearingDocument.objects.get(batch=batch, kind=utf8.kind, party=utf8.party, encoding="gbk")
+        assert _text(gbk) == _text(utf8)
+        assert "已更名" not in _text(gbk) and "M-RENAMED" not in _text(gbk) and "积分（新）" not in _text(gbk)
+
+
+def test_batches_of_one_clearing_date_have_distinct_file_names(day, media, settings):
+    """Finding 10: cut-off 00:00 -> 22:00 -> 00:00 gives two batches of 3 March."""
+    first = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    settings.CLEARING_CUTOFF = "22:00"
+    second = clearing.close_batch(cutoff_at=next_day("22:00"), now=next_day("22:05"))
+    settings.CLEARING_CUTOFF = "00:00"
+    third = clearing.close_batch(cutoff_at=next_day("00:00") + timedelta(days=1),
+                                 now=next_day("00:05") + timedelta(days=1))
+    assert second.clearing_date == third.clearing_date
+    names = []
+    for batch in (first, second, third):
+        statements.build_documents(batch=batch, encodings=["utf-8"])
+        names += [os.path.basename(d.file.name) for d in ClearingDocument.objects.filter(batch=batch)]
+    assert len(names) == len(set(names))
+    assert all(f"batch{third.pk}" in os.path.basename(d.file.name)
+               for d in ClearingDocument.objects.filter(batch=third))
+
+
+def test_an_item_a_party_owes_itself_shows_both_sides_in_the_summary(day, media):
+    """Finding 13: payer = payee."""
+    w = day.world
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO points_clearing_item (txn_id, operation_id, payer_id, payee_id, program_id, kind, points,
+                                                amount_fen, fee_fen, created_at)
+               SELECT txn_id, operation_id, %s, %s, program_id, kind, points, 700, 0, %s
+                 FROM points_clearing_item ORDER BY id LIMIT 1""", [w.shop.pk, w.shop.pk, at("19:00")])
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    statements.build_documents(batch=batch, encodings=["utf-8"])
+    doc = ClearingDocument.objects.get(batch=batch, kind="statement", party=w.shop, encoding="utf-8")
+    rows = _cells(doc)
+    summary = rows[[r[0] for r in rows].index("对方编码") + 1:]
+    own = [r for r in summary if r[0] == w.shop.code]
+    assert sorted(r[4] for r in own) == ["付", "收"]
+    assert sorted(r[9] for r in own) == ["-7.00", "7.00"]
+
+
+def test_approving_a_settled_batch_again_is_a_no_op(day, finance_users):
+    """Finding 13: the approver approving again after settlement gets the batch, not an error."""
+    approver, _ = finance_users
+    batch = clearing.close_batch(cutoff_at=next_day("00:00"), now=next_day("00:05"))
+    clearing.approve_batch(batch=batch, user=approver)
+    clearing.settle_batch(batch=batch, user=approver, bank_reference="B1")
+    again = clearing.approve_batch(batch=batch, user=approver)
+    assert again.status == ClearingBatch.Status.SETTLED and again.approved_by_id == approver.pk
