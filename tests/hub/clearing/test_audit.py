@@ -11,17 +11,30 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
+from django.utils import timezone
 
 from hub.clearing import jobs, statements
 from hub.clearing import services as clearing
 from hub.clearing import tasks as clearing_tasks
-from hub.clearing.models import ClearingBatch, ClearingDocument
-from hub.models import Merchant
+from hub.clearing.models import (
+    ClearingBatch,
+    ClearingDocument,
+    ReconciliationDifference,
+    ReconciliationRow,
+    ReconciliationRun,
+)
+from hub.clearing.reconciliation import reconcile_file, record_day_end
+from hub.clearing.services import SHANGHAI
+from hub.errors import DomainError, NoAuth, ParamError
+from hub.gateway.canonical import DayEndTotals
+from hub.models import Merchant, Store, Terminal
 from points import services as points_services
 from points.common import clear_caches
-from points.models import Agreement, Program
-from tests.hub.clearing.conftest import at, next_day
+from points.models import Agreement, Operation, Program
+from tests.hub.clearing.conftest import DAY, at, make_user, next_day
 
 
 def _copy_item(created_at) -> int:
@@ -231,3 +244,98 @@ def test_approving_a_settled_batch_again_is_a_no_op(day, finance_users):
     clearing.settle_batch(batch=batch, user=approver, bank_reference="B1")
     again = clearing.approve_batch(batch=batch, user=approver)
     assert again.status == ClearingBatch.Status.SETTLED and again.approved_by_id == approver.pk
+
+
+# ---- reconciliation: findings 5, 6, 7 and 11 ---------------------------------------------------------
+
+@pytest.fixture
+def recon_day(world):
+    w = world
+    m = w.member()
+    kw = {"merchant": w.shop, "store": w.store, "terminal": w.till}
+    points_services.earn(member=m, amount_fen=100000, request_no="E1", now=at("09:00"), **kw)
+    points_services.freeze(member=m, points=10, request_no="F2", now=at("14:00"), **kw)
+    points_services.unfreeze(merchant=w.shop, request_no="F2", now=at("14:01"))  # released at the hub
+    with pytest.raises(DomainError):  # refused at the hub (more than the balance), and recorded so
+        points_services.redeem(member=m, points=10**6, request_no="R9", now=at("15:00"), **kw)
+    assert Operation.objects.get(merchant=w.shop, request_no="R9").status == Operation.Status.REFUSED
+    return w
+
+
+@pytest.mark.parametrize("cell, where", [
+    ("²", "积分"), ("٣", "积分"), ("１０", "积分"), ("99999999999999999999", "积分"), ("1000000000000000", "积分"),
+    ("-1", "积分"), ("+3", "积分"), (" 1", None),
+])
+def test_file_numbers_are_ascii_digits_and_bounded(recon_day, cell, where):
+    """Finding 5: refused with the line number (no server error, no digit read from another script)."""
+    body = f"E1,累计,1000,100000,2026-03-02 09:00:00\nE9,累计,{cell},100,2026-03-02 09:00:00\n".encode()
+    if where is None:  # surrounding blanks are trimmed: a plain number
+        run = reconcile_file(merchant=recon_day.shop, biz_date=DAY, file=body)
+        assert ReconciliationRow.objects.get(run=run, request_no="E9").points == 1
+        return
+    with pytest.raises(ParamError, match=f"第 2 行：{where}"):
+        reconcile_file(merchant=recon_day.shop, biz_date=DAY, file=body)
+    assert not ReconciliationRun.objects.exists()
+
+
+def test_file_amounts_and_times_are_ascii_too(recon_day):
+    for line, message in [("E9,累计,1,²,2026-03-02 09:00:00", "第 2 行：金额"),
+                          ("E9,累计,1,1,٢٠٢٦-03-02 09:00:00", "第 2 行：时间"),
+                          ("E9,累计,1,1,２０２６-03-02 09:00:00", "第 2 行：时间")]:
+        body = f"E1,累计,1000,100000,2026-03-02 09:00:00\n{line}\n".encode()
+        with pytest.raises(ParamError, match=message):
+            reconcile_file(merchant=recon_day.shop, biz_date=DAY, file=body)
+
+
+def test_the_admin_upload_refuses_a_bad_number_in_chinese(recon_day, client):
+    user = make_user("运营")
+    client.force_login(user)
+    upload = SimpleUploadedFile("rj.csv", "E1,累计,²,100000,2026-03-02 09:00:00\n".encode())
+    response = client.post(reverse("admin:clearing_reconciliationrun_add"),
+                           {"merchant": recon_day.shop.pk, "biz_date": "2026-03-02", "file": upload,
+                            "encoding": "auto"})
+    assert response.status_code == 200 and "第 1 行：积分" in response.content.decode()
+
+
+def test_refused_or_released_at_the_hub_and_reversed_at_the_till_is_no_difference(recon_day):
+    """Finding 6: nothing happened on either side."""
+    body = ("E1,累计,1000,100000,2026-03-02 09:00:00,成功\n"
+            "F2,抵扣,10,10,2026-03-02 14:00:00,冲正\n"
+            "R9,抵扣,1000000,1000000,2026-03-02 15:00:00,冲正\n").encode()
+    run = reconcile_file(merchant=recon_day.shop, biz_date=DAY, file=body)
+    assert (run.matched, list(ReconciliationDifference.objects.filter(run=run).values_list("request_no", "kind"))) == (
+        True, [])
+    # done at the till, not done at the hub: still a difference
+    body = "E1,累计,1000,100000,2026-03-02 09:00:00\nF2,抵扣,10,10,2026-03-02 14:00:00,成功\n".encode()
+    run = reconcile_file(merchant=recon_day.shop, biz_date=DAY, file=body)
+    assert list(ReconciliationDifference.objects.filter(run=run).values_list("request_no", "kind", "hub_value")) == [
+        ("F2", "status_differ", "released")]
+
+
+def test_a_business_day_after_today_is_refused(recon_day):
+    """Finding 7: the message says 不能晚于今天, and tomorrow is later than today."""
+    tomorrow = timezone.now().astimezone(SHANGHAI).date() + timedelta(days=1)
+    w = recon_day
+    with pytest.raises(ParamError, match="不能晚于今天"):
+        record_day_end(merchant=w.shop, store=w.store, terminal=w.till, biz_date=tomorrow, totals=DayEndTotals())
+    with pytest.raises(ParamError, match="不能晚于今天"):
+        reconcile_file(merchant=w.shop, biz_date=tomorrow, file=b"E1,earn,1,1,2026-03-02 09:00:00\n")
+    assert not ReconciliationRun.objects.exists()
+    today = tomorrow - timedelta(days=1)
+    assert record_day_end(merchant=w.shop, store=w.store, terminal=w.till, biz_date=today,
+                          totals=DayEndTotals())["matched"]
+
+
+def test_day_end_refuses_another_merchants_store_or_terminal(recon_day):
+    """Finding 11: the service checks what the gateway checks."""
+    w = recon_day
+    their_store = Store.objects.create(merchant=w.other, code="S900", name="菜场一号店")
+    their_till = Terminal.objects.create(store=their_store, code="P900")
+    other_own_store = Store.objects.create(merchant=w.shop, code="S002", name="二号店")
+    for store, terminal in [(their_store, None), (their_store, their_till), (w.store, their_till),
+                            (None, their_till), (other_own_store, w.till)]:
+        with pytest.raises(NoAuth):
+            record_day_end(merchant=w.shop, store=store, terminal=terminal, biz_date=DAY, totals=DayEndTotals())
+    assert not ReconciliationRun.objects.exists()
+    assert record_day_end(merchant=w.shop, store=w.store, terminal=w.till, biz_date=DAY,
+                          totals=DayEndTotals(earn_count=1, earn_points=1000))["matched"]
