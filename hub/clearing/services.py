@@ -186,17 +186,23 @@ SELECT (SELECT coalesce(sum(gross_fen), 0) FROM hub_clearing_line WHERE batch_id
 """
 
 
-@transaction.atomic
 def close_batch(*, cutoff_at: datetime, actor=None, now: datetime | None = None) -> ClearingBatch:
     """Close the batch of ``cutoff_at`` (by ``actor``, or the system when None). Closing an
     already closed batch returns it unchanged. Statements are built after the commit."""
+    return _close(cutoff_at=cutoff_at, actor=actor, now=now)[0]
+
+
+@transaction.atomic
+def _close(*, cutoff_at: datetime, actor=None, now: datetime | None = None) -> tuple[ClearingBatch, bool]:
+    """(the batch, whether this call closed it): another worker may have closed it while this
+    one waited for the close lock."""
     now = now or timezone.now()
     if cutoff_at > now:
         raise ParamError("未到截止时间，不能关闭该批次")
     _lock()
     batch = _batch_for(cutoff_at)
     if batch.status != ClearingBatch.Status.OPEN:
-        return batch
+        return batch, False
     earlier = ClearingBatch.objects.filter(cutoff_at__lt=cutoff_at, status=ClearingBatch.Status.OPEN).first()
     if earlier is not None:
         raise ParamError(f"请先关闭更早的批次（{earlier}）")
@@ -226,7 +232,7 @@ def close_batch(*, cutoff_at: datetime, actor=None, now: datetime | None = None)
     logger.info("closed clearing batch %s (cut-off %s): %d items (%d late), gross %d fen, fees %d fen",
                 batch.pk, cutoff_at.isoformat(), item_count, late_count, gross, fee)
     transaction.on_commit(lambda: queue_documents(batch.pk))
-    return batch
+    return batch, True
 
 
 def queue_documents(batch_id: int) -> None:
@@ -236,7 +242,8 @@ def queue_documents(batch_id: int) -> None:
 
 def close_due_batches(*, now: datetime | None = None, actor=None) -> list[ClearingBatch]:
     """Close, in order, every batch whose cut-off has passed and that is not closed yet (one
-    transaction each). Safe to run twice: returns only the batches it closed."""
+    transaction each). Safe to run twice: returns only the batches this call closed (not one
+    another worker closed while this one waited for the lock)."""
     now = now or timezone.now()
     due = latest_cutoff(now)
     closed = []
@@ -245,7 +252,9 @@ def close_due_batches(*, now: datetime | None = None, actor=None) -> list[Cleari
         cutoff = following_cutoff(last.cutoff_at) if last else due
         if cutoff > due:
             return closed
-        closed.append(close_batch(cutoff_at=cutoff, actor=actor, now=now))
+        batch, closed_now = _close(cutoff_at=cutoff, actor=actor, now=now)
+        if closed_now:
+            closed.append(batch)
 
 
 # ---- approval and settlement --------------------------------------------------------------------

@@ -8,6 +8,8 @@ import io
 import logging
 import os
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -35,6 +37,7 @@ from points import services as points_services
 from points.common import clear_caches
 from points.models import Agreement, Operation, Program
 from tests.hub.clearing.conftest import DAY, at, make_user, next_day
+from tests.points.conftest import build_world
 
 
 def _copy_item(created_at) -> int:
@@ -339,3 +342,54 @@ def test_day_end_refuses_another_merchants_store_or_terminal(recon_day):
     assert not ReconciliationRun.objects.exists()
     assert record_day_end(merchant=w.shop, store=w.store, terminal=w.till, biz_date=DAY,
                           totals=DayEndTotals(earn_count=1, earn_points=1000))["matched"]
+
+
+# ---- finding 8: close_due_batches reports a batch another worker closed ---------------------------------
+
+def _waiting_for_advisory_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_close_due_batches_reports_only_the_batches_it_closed(monkeypatch):
+    """Worker A is closing the batch when worker B (or a person pressing 关闭到期批次) starts: B
+    waits on the close lock, then finds the batch closed. B closed nothing and says so."""
+    queued = []
+    monkeypatch.setattr(clearing_tasks.build_clearing_documents, "delay", queued.append)
+    world = build_world()
+    points_services.earn(merchant=world.shop, store=world.store, terminal=world.till, member=world.member(),
+                         amount_fen=10000, request_no="E1", now=at("09:00"))
+    now = next_day("00:05")
+    a_closed, a_commit = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def worker_a():
+        try:
+            with transaction.atomic():
+                results["a"] = clearing.close_batch(cutoff_at=next_day("00:00"), now=now)
+                a_closed.set()
+                a_commit.wait(10)
+        finally:
+            connection.close()
+
+    def worker_b():
+        try:
+            a_closed.wait(10)
+            results["b"] = clearing.close_due_batches(now=now)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker_a), threading.Thread(target=worker_b)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_for_advisory_lock() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    a_commit.set()
+    for thread in threads:
+        thread.join(15)
+    assert results["a"].status == ClearingBatch.Status.CLOSED
+    assert results["b"] == []
+    assert ClearingBatch.objects.count() == 1 and queued == [results["a"].pk]
