@@ -306,6 +306,9 @@ class ClearingDocumentAdmin(admin.ModelAdmin):
     @admin.action(description="校验文件摘要（SHA-256）")
     def verify(self, request, queryset):
         for doc in queryset:
+            if doc.failed:
+                self.message_user(request, f"{doc}：{doc.error}", messages.WARNING)
+                continue
             try:
                 ok = statements.verify_document(document=doc)
             except FileNotFoundError:
