@@ -141,16 +141,14 @@ class _CsvFile:
         self._write([cell(v) for v in values])
 
     def _write(self, values: list) -> None:
-        for value in values:  # before writing: the file stays whole or is not written at all
-            if isinstance(value, str):
-                try:
-                    value.encode(self.encoding)
-                except UnicodeEncodeError as exc:
-                    self.close()
-                    bad = exc.object[exc.start:exc.end]
-                    raise Unencodable(f"{self.label}未生成：“{value.lstrip('#')}”含有 {self.encoding.upper()} "
-                                      f"无法表示的字符（{bad}），请使用 UTF-8 版本") from exc
-        self.writer.writerow(values)
+        try:
+            self.writer.writerow(values)
+        except UnicodeEncodeError as exc:  # the file is dropped; name the value that failed it
+            self.close()
+            bad = exc.object[exc.start:exc.end]
+            value = next((v for v in values if isinstance(v, str) and bad in v), bad)
+            raise Unencodable(f"{self.label}未生成：“{value.lstrip('#')}”含有 {self.encoding.upper()} "
+                              f"无法表示的字符（{bad}），请使用 UTF-8 版本") from exc
 
     def close(self) -> None:
         self.tmp.close()
