@@ -177,7 +177,7 @@ def _child(url: str, step: str, out) -> None:
         from hub.clearing import services
         from hub.clearing.services import close_batch
 
-        services._queue_documents = lambda batch_id: None  # no task to a broker: statements are step 3
+        services.queue_documents = lambda batch_id: None  # no task to a broker: statements are step 3
 
         cutoff = datetime.fromisoformat(step.split(":", 1)[1])
         batch = close_batch(cutoff_at=cutoff, now=cutoff + timedelta(minutes=5))

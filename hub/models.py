@@ -213,5 +213,3 @@ class TillCall(models.Model):
     def __str__(self) -> str:
         return f"{self.vendor} {self.op} {self.request_no} {self.code}"
 
-
-from hub.clearing.models import *  # noqa: E402,F401,F403  clearing models belong to the hub app

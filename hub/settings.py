@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "hub",
+    "hub.clearing",
     "members",
     "points",
     "rights",

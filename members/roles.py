@@ -40,12 +40,13 @@ ROLES: dict[str, tuple[str, ...]] = {
           for action in _MANAGE),
         "points.view_operation",
         # day-end reconciliation: upload till files, resolve differences
-        "hub.view_reconciliationrun", "hub.add_reconciliationrun", "hub.view_reconciliationrow",
-        "hub.view_reconciliationdifference", "hub.resolve_reconciliationdifference",
+        "clearing.view_reconciliationrun", "clearing.add_reconciliationrun", "clearing.view_reconciliationrow",
+        "clearing.view_reconciliationdifference", "clearing.resolve_reconciliationdifference",
         "hub.view_tillcall",
     ),
-    # Finance: sees everything in the network, members and the ledger; clearing lives in hub.
+    # Finance: sees everything in the network, members, the ledger and clearing.
     FINANCE: (
+        "clearing.view_*",
         "hub.view_*",
         "members.view_*",
         "points.view_*",
@@ -54,6 +55,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     AUDIT: (
         "admin.view_*",
         "auth.view_*",
+        "clearing.view_*",
         "django_celery_beat.view_*",
         "hub.view_*",
         "members.view_*",

@@ -1,6 +1,18 @@
 import pytest
+from django.db import connection
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database lets sessions TRUNCATE the clearing tables: the flush between
+    transactional tests does (hub/clearing/sql/clearing.sql refuses TRUNCATE otherwise). Set on
+    the database, so every connection a test opens has it; tests of the guard turn it off."""
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        name = connection.ops.quote_name(connection.settings_dict["NAME"])
+        cursor.execute(f"ALTER DATABASE {name} SET hub.allow_truncate = 'on'")
+        cursor.execute("SET hub.allow_truncate = 'on'")

@@ -5,7 +5,9 @@
 - ``services``: cut-offs, closing a batch (set-based SQL), approval and settlement.
 - ``statements``: the per-party statement and settlement-instruction CSV files.
 - ``reconciliation``: till day-end totals and day-end files matched against the hub's records.
-- ``jobs``: the nightly invariant check. Celery tasks live in ``hub.tasks`` and ``points.tasks``.
+- ``jobs``: the nightly invariant check; ``tasks``: its Celery tasks (the ledger's are in ``points.tasks``).
+
+An app of its own (label ``clearing``, ``apps.ClearingConfig``) whose tables keep their ``hub_`` names.
 
 See docs/clearing.md.
 """

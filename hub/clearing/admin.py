@@ -21,7 +21,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from hub.clearing import services, statements
+from hub.clearing import (
+    admin_reconciliation,  # noqa: F401  registers reconciliation and the checks
+    services,
+    statements,
+)
+from hub.clearing.admin_base import FORM_TEMPLATE, ReadOnlyInline
 from hub.clearing.models import (
     ClearingBatch,
     ClearingDocument,
@@ -30,8 +35,6 @@ from hub.clearing.models import (
     SettlementInstruction,
 )
 from hub.errors import DomainError
-
-FORM_TEMPLATE = "admin/clearing/form.html"
 
 
 def _yuan(fen: int) -> str:
@@ -44,19 +47,7 @@ def _finance_or(perm: str):
     return check
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class PositionInline(_ReadOnlyInline):
+class PositionInline(ReadOnlyInline):
     model = ClearingPosition
     verbose_name_plural = "净头寸（正数应收，负数应付）"
     fields = ["party", "receivable", "fee_deducted", "payable", "fee_retained", "net"]
@@ -83,7 +74,7 @@ class PositionInline(_ReadOnlyInline):
         return _yuan(obj.net_fen)
 
 
-class InstructionInline(_ReadOnlyInline):
+class InstructionInline(ReadOnlyInline):
     model = SettlementInstruction
     fields = ["payer", "payee", "amount"]
     readonly_fields = fields
@@ -93,7 +84,7 @@ class InstructionInline(_ReadOnlyInline):
         return _yuan(obj.amount_fen)
 
 
-class LineInline(_ReadOnlyInline):
+class LineInline(ReadOnlyInline):
     model = ClearingLine
     fields = ["payer", "payee", "program", "kind", "item_count", "points", "gross", "fee", "net"]
     readonly_fields = fields
@@ -112,18 +103,18 @@ class LineInline(_ReadOnlyInline):
 
 
 def _download_link(doc: ClearingDocument) -> str:
-    url = reverse("admin:hub_clearingdocument_download", args=[doc.pk])
+    url = reverse("admin:clearing_clearingdocument_download", args=[doc.pk])
     return format_html('<a href="{}">下载</a>', url)
 
 
-class DocumentInline(_ReadOnlyInline):
+class DocumentInline(ReadOnlyInline):
     model = ClearingDocument
-    fields = ["kind", "party", "encoding", "row_count", "size", "sha256", "download"]
+    fields = ["kind", "party", "encoding", "row_count", "size", "sha256", "download", "error"]
     readonly_fields = fields
 
     @admin.display(description="文件")
     def download(self, obj):
-        return _download_link(obj) if obj.pk else ""
+        return _download_link(obj) if obj.pk and obj.file else ""
 
 
 class SettleForm(forms.Form):
@@ -154,9 +145,9 @@ class ClearingBatchAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    has_close_permission = _finance_or("hub.close_clearingbatch")
-    has_approve_permission = _finance_or("hub.approve_clearingbatch")
-    has_settle_permission = _finance_or("hub.settle_clearingbatch")
+    has_close_permission = _finance_or("clearing.close_clearingbatch")
+    has_approve_permission = _finance_or("clearing.approve_clearingbatch")
+    has_settle_permission = _finance_or("clearing.settle_clearingbatch")
 
     @admin.display(description="清算金额（元）", ordering="gross_fen")
     def gross(self, obj):
@@ -178,8 +169,8 @@ class ClearingBatchAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("close-due/", self.admin_site.admin_view(self.close_due_view), name="hub_clearingbatch_close_due"),
-            path("<int:pk>/settle/", self.admin_site.admin_view(self.settle_view), name="hub_clearingbatch_settle"),
+            path("close-due/", self.admin_site.admin_view(self.close_due_view), name="clearing_clearingbatch_close_due"),
+            path("<int:pk>/settle/", self.admin_site.admin_view(self.settle_view), name="clearing_clearingbatch_settle"),
             *super().get_urls(),
         ]
 
@@ -213,7 +204,7 @@ class ClearingBatchAdmin(admin.ModelAdmin):
                 self.log_change(request, batch, "关闭批次")
             self.message_user(request, f"已关闭 {len(closed)} 个到期批次。" if closed else "没有到期未关闭的批次。",
                               messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:hub_clearingbatch_changelist"))
+        return HttpResponseRedirect(reverse("admin:clearing_clearingbatch_changelist"))
 
     @admin.action(description="审批所选批次", permissions=["approve"])
     def approve_selected(self, request, queryset):
@@ -235,7 +226,7 @@ class ClearingBatchAdmin(admin.ModelAdmin):
             if batch.status == ClearingBatch.Status.OPEN:
                 errors.append(f"{batch}：批次尚未关闭")
                 continue
-            transaction.on_commit(lambda pk=batch.pk: services._queue_documents(pk))
+            transaction.on_commit(lambda pk=batch.pk: services.queue_documents(pk))
             queued += 1
         if queued:
             self.message_user(request, f"已提交 {queued} 个批次的文件生成任务，稍后刷新页面查看。", messages.SUCCESS)
@@ -256,7 +247,7 @@ class ClearingBatchAdmin(admin.ModelAdmin):
             else:
                 self.log_change(request, batch, "登记结算")
                 self.message_user(request, f"{batch} 已登记为已结算。", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:hub_clearingbatch_change", args=[pk]))
+                return HttpResponseRedirect(reverse("admin:clearing_clearingbatch_change", args=[pk]))
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"登记结算：{batch}",
             "form": form, "submit": "登记已结算",
@@ -268,10 +259,12 @@ class ClearingBatchAdmin(admin.ModelAdmin):
 
 @admin.register(ClearingDocument)
 class ClearingDocumentAdmin(admin.ModelAdmin):
-    list_display = ["batch", "kind", "party", "encoding", "row_count", "size", "sha256", "created_at", "download"]
+    list_display = ["batch", "kind", "party", "encoding", "row_count", "size", "sha256", "created_at", "download",
+                    "error"]
     list_filter = ["kind", "encoding"]
     list_select_related = ["batch", "party"]
-    readonly_fields = ["batch", "kind", "party", "encoding", "file", "sha256", "size", "row_count", "created_at"]
+    readonly_fields = ["batch", "kind", "party", "encoding", "file", "sha256", "size", "row_count", "error",
+                       "created_at"]
     fields = readonly_fields
     actions = ["verify"]
 
@@ -286,12 +279,12 @@ class ClearingDocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="文件")
     def download(self, obj):
-        return _download_link(obj)
+        return _download_link(obj) if obj.file else "未生成"
 
     def get_urls(self):
         return [
             path("<int:pk>/download/", self.admin_site.admin_view(self.download_view),
-                 name="hub_clearingdocument_download"),
+                 name="clearing_clearingdocument_download"),
             *super().get_urls(),
         ]
 
@@ -299,6 +292,8 @@ class ClearingDocumentAdmin(admin.ModelAdmin):
         doc = get_object_or_404(ClearingDocument, pk=pk)
         if not self.has_view_permission(request, doc):
             raise PermissionDenied
+        if doc.failed:
+            raise Http404("文件未生成")
         try:
             handle = doc.file.open("rb")
         except FileNotFoundError as exc:
@@ -311,6 +306,9 @@ class ClearingDocumentAdmin(admin.ModelAdmin):
     @admin.action(description="校验文件摘要（SHA-256）")
     def verify(self, request, queryset):
         for doc in queryset:
+            if doc.failed:
+                self.message_user(request, f"{doc}：{doc.error}", messages.WARNING)
+                continue
             try:
                 ok = statements.verify_document(document=doc)
             except FileNotFoundError:
@@ -318,5 +316,3 @@ class ClearingDocumentAdmin(admin.ModelAdmin):
             level = messages.SUCCESS if ok else messages.ERROR
             self.message_user(request, f"{doc}：{'摘要一致' if ok else '文件缺失或已被改动'}", level)
 
-
-from hub.clearing import admin_reconciliation  # noqa: E402,F401  registers reconciliation and checks

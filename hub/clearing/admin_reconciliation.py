@@ -14,8 +14,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from hub.clearing import reconciliation
-from hub.clearing.admin import FORM_TEMPLATE, _ReadOnlyInline
+from hub.clearing import reconciliation, tasks
+from hub.clearing.admin_base import FORM_TEMPLATE, ReadOnlyInline
 from hub.clearing.models import LedgerCheckRun, ReconciliationDifference, ReconciliationRun
 from hub.errors import DomainError
 from hub.models import Merchant
@@ -30,7 +30,7 @@ class UploadForm(forms.Form):
     encoding = forms.ChoiceField(label="编码", choices=[("auto", "自动识别"), ("utf-8", "UTF-8"), ("gbk", "GBK")])
 
 
-class DifferenceInline(_ReadOnlyInline):
+class DifferenceInline(ReadOnlyInline):
     model = ReconciliationDifference
     fields = ["kind", "request_no", "field", "till_value", "hub_value", "state"]
     readonly_fields = fields
@@ -40,7 +40,7 @@ class DifferenceInline(_ReadOnlyInline):
     def state(self, obj):
         if obj.resolved_at:
             return f"已处理（{obj.resolved_by}）"
-        return format_html('<a href="{}">处理</a>', reverse("admin:hub_reconciliationdifference_resolve", args=[obj.pk]))
+        return format_html('<a href="{}">处理</a>', reverse("admin:clearing_reconciliationdifference_resolve", args=[obj.pk]))
 
 
 @admin.register(ReconciliationRun)
@@ -62,7 +62,7 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
         return False
 
     def has_add_permission(self, request):
-        return request.user.has_perm("hub.add_reconciliationrun") or reconciliation.may_resolve(request.user)
+        return request.user.has_perm("clearing.add_reconciliationrun") or reconciliation.may_resolve(request.user)
 
     def add_view(self, request, form_url="", extra_context=None):
         """上传日结文件: the form calls reconcile_file and shows the run with its differences."""
@@ -81,7 +81,7 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
                 self.log_addition(request, run, "上传日结文件")
                 level = messages.SUCCESS if run.matched else messages.WARNING
                 self.message_user(request, f"对账完成：{run.row_count} 行，差异 {run.difference_count} 条。", level)
-                return HttpResponseRedirect(reverse("admin:hub_reconciliationrun_change", args=[run.pk]))
+                return HttpResponseRedirect(reverse("admin:clearing_reconciliationrun_change", args=[run.pk]))
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": "上传日结文件",
             "form": form, "submit": "上传并对账", "multipart": True,
@@ -123,12 +123,12 @@ class ReconciliationDifferenceAdmin(admin.ModelAdmin):
     def resolve_link(self, obj):
         if obj.resolved_at:
             return ""
-        return format_html('<a href="{}">处理</a>', reverse("admin:hub_reconciliationdifference_resolve", args=[obj.pk]))
+        return format_html('<a href="{}">处理</a>', reverse("admin:clearing_reconciliationdifference_resolve", args=[obj.pk]))
 
     def get_urls(self):
         return [
             path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view),
-                 name="hub_reconciliationdifference_resolve"),
+                 name="clearing_reconciliationdifference_resolve"),
             *super().get_urls(),
         ]
 
@@ -146,7 +146,7 @@ class ReconciliationDifferenceAdmin(admin.ModelAdmin):
             else:
                 self.log_change(request, difference, "处理对账差异")
                 self.message_user(request, "差异已标记为已处理。", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:hub_reconciliationrun_change", args=[difference.run_id]))
+                return HttpResponseRedirect(reverse("admin:clearing_reconciliationrun_change", args=[difference.run_id]))
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"处理对账差异 #{difference.pk}",
             "form": form, "submit": "标记已处理",
@@ -184,16 +184,14 @@ class LedgerCheckRunAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("run/", self.admin_site.admin_view(self.run_view), name="hub_ledgercheckrun_run"),
+            path("run/", self.admin_site.admin_view(self.run_view), name="clearing_ledgercheckrun_run"),
             *super().get_urls(),
         ]
 
     def run_view(self, request):
         if request.method != "POST" or not self.has_view_permission(request):
             raise PermissionDenied
-        from hub.tasks import check_ledger
-
-        transaction.on_commit(check_ledger.delay)
+        transaction.on_commit(tasks.check_ledger.delay)
         self.message_user(request, f"已于 {timezone.localtime():%H:%M:%S} 提交检查任务，完成后在此列表中显示。",
                           messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:hub_ledgercheckrun_changelist"))
+        return HttpResponseRedirect(reverse("admin:clearing_ledgercheckrun_changelist"))

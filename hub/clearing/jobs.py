@@ -47,13 +47,28 @@ CLEARING_INVARIANTS: dict[str, tuple[str, str]] = {
             WHERE p.net_fen <> coalesce(i.net, 0)
             LIMIT 20""",
     ),
-    "clearing_items_batched": (
-        "no clearing item is left behind: those too old for the next batch's late window are in a batch",
-        """SELECT c.id, c.created_at FROM points_clearing_item c
-            WHERE c.created_at < (SELECT max(period_start) - %(late)s FROM hub_clearing_batch WHERE status <> 'open')
-              AND c.created_at >= (SELECT max(period_start) - %(late)s - interval '2 days'
-                                     FROM hub_clearing_batch WHERE status <> 'open')
+    "clearing_items_batched_within_late_window": (
+        "every clearing item is taken by a batch within the late window of its cut-off: none older than the "
+        "last closed cut-off less the late window is left outside a batch (the next close can no longer take "
+        "it), and none sits in a batch whose window it is outside",
+        """SELECT 'unbatched' AS problem, c.id, c.created_at, NULL::bigint AS batch_id FROM points_clearing_item c
+            WHERE c.created_at < (SELECT max(cutoff_at) - %(late)s FROM hub_clearing_batch WHERE status <> 'open')
               AND NOT EXISTS (SELECT 1 FROM hub_clearing_batch_item m WHERE m.item_id = c.id)
+           UNION ALL
+           SELECT 'outside_window', c.id, c.created_at, b.id
+             FROM hub_clearing_batch_item m
+             JOIN hub_clearing_batch b ON b.id = m.batch_id
+             JOIN points_clearing_item c ON c.id = m.item_id
+            WHERE c.created_at >= b.cutoff_at OR c.created_at < b.period_start - %(late)s
+            LIMIT 20""",
+    ),
+    "clearing_batch_item_list_complete": (
+        "every closed batch's item list (hub_clearing_batch_item) still holds as many items as it counted",
+        """SELECT b.id, b.item_count, coalesce(m.n, 0)
+             FROM hub_clearing_batch b
+             LEFT JOIN (SELECT batch_id, count(*) AS n FROM hub_clearing_batch_item GROUP BY batch_id) m
+                    ON m.batch_id = b.id
+            WHERE b.status <> 'open' AND b.item_count <> coalesce(m.n, 0)
             LIMIT 20""",
     ),
 }

@@ -12,7 +12,7 @@ positions, instructions and item list refuse UPDATE and DELETE, nothing can be a
 and the batch row itself only moves forward closed → approved → settled, touching nothing but
 the workflow columns. Corrections are clearing items that fall into a later batch.
 
-These models belong to the ``hub`` app (imported by hub.models).
+These models belong to the ``clearing`` app (hub.clearing); their tables keep the ``hub_`` names.
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ class ClearingBatch(models.Model):
         related_name="+",
     )
     bank_reference = models.CharField("银行流水号", max_length=64, blank=True, default="")
+    names = models.JSONField(
+        "名称快照", null=True, blank=True, editable=False,
+        help_text="关闭时各参与方的编码与名称、各积分计划的名称；对账单与结算指令只用这里的名称",
+    )
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
 
     class Meta:
@@ -203,7 +207,10 @@ class SettlementInstruction(models.Model):
 
 class ClearingDocument(models.Model):
     """A statement (per party) or the settlement-instruction file of a closed batch, with the
-    SHA-256 of its bytes. Written once; never changed."""
+    SHA-256 of its bytes. Written once; never changed.
+
+    A file that cannot be written in its encoding (a name GBK cannot show) is recorded as such,
+    once: no file, ``error`` says which value could not be shown. Nothing retries it."""
 
     class Kind(models.TextChoices):
         STATEMENT = "statement", "对账单"
@@ -218,10 +225,11 @@ class ClearingDocument(models.Model):
     party = models.ForeignKey("hub.Merchant", verbose_name="参与方", on_delete=models.PROTECT, null=True, blank=True,
                               related_name="+")
     encoding = models.CharField("编码", max_length=8, choices=Encoding.choices)
-    file = models.FileField("文件", upload_to="clearing/", max_length=255)
-    sha256 = models.CharField("SHA-256", max_length=64)
+    file = models.FileField("文件", upload_to="clearing/", max_length=255, blank=True)
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True)
     size = models.BigIntegerField("字节数")
     row_count = models.BigIntegerField("明细行数")
+    error = models.TextField("未生成原因", blank=True, default="")
     created_at = models.DateTimeField("生成时间", auto_now_add=True)
 
     class Meta:
@@ -234,10 +242,17 @@ class ClearingDocument(models.Model):
                                     name="clearing_document_unique"),
             models.CheckConstraint(condition=Q(kind="statement", party__isnull=False) | Q(kind="instructions", party__isnull=True),
                                    name="clearing_document_party_matches_kind"),
+            models.CheckConstraint(condition=(Q(error="") & ~Q(file="") & ~Q(sha256=""))
+                                   | (~Q(error="") & Q(file="", sha256="", size=0, row_count=0)),
+                                   name="clearing_document_written_or_failed"),
         ]
 
     def __str__(self) -> str:
-        return self.file.name
+        return self.file.name or f"{self.get_kind_display()}（{self.encoding}，未生成）"
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error)
 
 
 class ReconciliationRun(models.Model):

@@ -23,8 +23,9 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -64,11 +65,24 @@ def hub_totals(*, merchant, biz_date: date, store=None, terminal=None) -> DayEnd
 
 
 def _check_day(biz_date) -> date:
+    """A business day up to today (Asia/Shanghai): a day that has not begun has no day-end."""
     if not isinstance(biz_date, date) or isinstance(biz_date, datetime):
         raise ParamError("营业日格式错误")
-    if biz_date > timezone.now().astimezone(SHANGHAI).date() + timedelta(days=1):
+    if biz_date > timezone.now().astimezone(SHANGHAI).date():
         raise ParamError("营业日不能晚于今天")
     return biz_date
+
+
+def _check_place(merchant, store, terminal) -> None:
+    """The store is the merchant's and the terminal the store's (or, without a store, the
+    merchant's): the same rule the gateway applies, held here for every caller."""
+    if store is not None and store.merchant_id != merchant.pk:
+        raise NoAuth("门店不存在或不属于该商户")
+    if terminal is not None:
+        if store is not None and terminal.store_id != store.pk:
+            raise NoAuth("终端不存在或不属于该门店")
+        if store is None and terminal.store.merchant_id != merchant.pk:
+            raise NoAuth("终端不存在或不属于该商户")
 
 
 def _lock_day(merchant, biz_date: date) -> None:
@@ -83,10 +97,11 @@ def record_day_end(*, merchant, store, terminal, biz_date: date, totals: DayEndT
     terminal) and record the comparison. Sending the same totals again while the hub's side is
     unchanged records nothing new and answers the same."""
     _check_day(biz_date)
+    _check_place(merchant, store, terminal)
     for name in TOTAL_FIELDS:
         value = getattr(totals, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ParamError(f"日结汇总 {name} 必须为非负整数")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FILE_NUMBER:
+            raise ParamError(f"日结汇总 {name} 必须为非负整数（不超过 {MAX_DIGITS} 位）")
     _lock_day(merchant, biz_date)
     hub = hub_totals(merchant=merchant, biz_date=biz_date, store=store, terminal=terminal)
     differences = [{"request_no": "", "field": name, "till": getattr(totals, name), "hub": getattr(hub, name)}
@@ -124,6 +139,9 @@ STATUSES = {"": "success", "success": "success", "成功": "success",
 HEADER_FIRST_CELLS = {"请求单号", "交易单号", "request_no", "out_trade_no", "单号"}
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S")
 CHUNK = 2000
+MAX_DIGITS = 15  # points and fen in a day-end file: up to 999,999,999,999,999, far inside bigint
+MAX_FILE_NUMBER = 10**MAX_DIGITS - 1
+_DIGITS = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
 
 
 def _spool(file) -> tuple[tempfile.SpooledTemporaryFile, str]:
@@ -155,6 +173,8 @@ def _parse_time(raw: str, line_no: int) -> datetime | None:
     raw = raw.strip()
     if not raw:
         return None
+    if not raw.isascii():  # strptime's \d would read other scripts' digits
+        raise ParamError(f"第 {line_no} 行：时间格式应为 YYYY-MM-DD HH:MM:SS")
     for fmt in TIME_FORMATS:
         try:
             return datetime.strptime(raw, fmt).replace(tzinfo=SHANGHAI)
@@ -164,9 +184,10 @@ def _parse_time(raw: str, line_no: int) -> datetime | None:
 
 
 def _parse_int(raw: str, line_no: int, name: str) -> int:
+    """ASCII digits only (``isdigit`` admits ² and ٣), at most MAX_DIGITS of them (bigint-safe)."""
     raw = raw.strip()
-    if not raw.isdigit():
-        raise ParamError(f"第 {line_no} 行：{name}必须为非负整数")
+    if not _DIGITS.fullmatch(raw):
+        raise ParamError(f"第 {line_no} 行：{name}必须为非负整数（ASCII 数字，不超过 {MAX_DIGITS} 位）")
     return int(raw)
 
 
@@ -230,7 +251,9 @@ SELECT %(run)s, %(merchant)s, %(day)s, d.kind, j.request_no, d.field, d.till, d.
           JOIN points_operation o ON o.merchant_id = %(merchant)s AND o.request_no = r.request_no
          WHERE r.run_id = %(run)s) j
  CROSS JOIN LATERAL (VALUES
-       ('status_differ', 'status', j.status, j.hub_status, j.status <> j.hub_status),
+       -- a status difference is one side done and the other not: refused, released or still frozen at
+       -- the hub and reversed at the till is nothing on either side
+       ('status_differ', 'status', j.status, j.hub_status, (j.status = 'success') <> (j.hub_status = 'success')),
        ('type_differ', 'type', j.kind, j.hub_kind, j.status = j.hub_status AND j.status = 'success'
                                                       AND j.kind <> j.hub_kind),
        ('points_differ', 'points', j.points::text, j.hub_points::text,
@@ -312,7 +335,7 @@ RESOLVERS = ("运营", "财务")
 
 def may_resolve(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active and (
-        user.has_perm("hub.resolve_reconciliationdifference") or user.groups.filter(name__in=RESOLVERS).exists()))
+        user.has_perm("clearing.resolve_reconciliationdifference") or user.groups.filter(name__in=RESOLVERS).exists()))
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ and the payee's by +(amount − fee), so the positions of a batch sum to zero to
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from hub.clearing.models import ClearingBatch
+from hub.clearing.signals import batch_closed
 from hub.errors import NoAuth, ParamError
 
 logger = logging.getLogger("hub.clearing")
@@ -163,6 +165,19 @@ SELECT %(batch)s, CASE WHEN s > 0 THEN a ELSE b END, CASE WHEN s > 0 THEN b ELSE
  WHERE s <> 0
 """
 
+# The names the batch's files show, as they are at the close (a rename later changes no file).
+_NAMES = """
+SELECT jsonb_build_object(
+    'parties', coalesce((SELECT jsonb_object_agg(m.id::text, jsonb_build_array(m.code, m.name))
+                           FROM hub_merchant m
+                          WHERE m.id IN (SELECT party_id FROM hub_clearing_position WHERE batch_id = %(batch)s)),
+                        '{}'::jsonb),
+    'programs', coalesce((SELECT jsonb_object_agg(p.id::text, p.name)
+                            FROM points_program p
+                           WHERE p.id IN (SELECT program_id FROM hub_clearing_line WHERE batch_id = %(batch)s)),
+                         '{}'::jsonb))
+"""
+
 _TOTALS = """
 SELECT (SELECT coalesce(sum(gross_fen), 0) FROM hub_clearing_line WHERE batch_id = %(batch)s),
        (SELECT coalesce(sum(fee_fen), 0) FROM hub_clearing_line WHERE batch_id = %(batch)s),
@@ -171,17 +186,23 @@ SELECT (SELECT coalesce(sum(gross_fen), 0) FROM hub_clearing_line WHERE batch_id
 """
 
 
-@transaction.atomic
 def close_batch(*, cutoff_at: datetime, actor=None, now: datetime | None = None) -> ClearingBatch:
     """Close the batch of ``cutoff_at`` (by ``actor``, or the system when None). Closing an
     already closed batch returns it unchanged. Statements are built after the commit."""
+    return _close(cutoff_at=cutoff_at, actor=actor, now=now)[0]
+
+
+@transaction.atomic
+def _close(*, cutoff_at: datetime, actor=None, now: datetime | None = None) -> tuple[ClearingBatch, bool]:
+    """(the batch, whether this call closed it): another worker may have closed it while this
+    one waited for the close lock."""
     now = now or timezone.now()
     if cutoff_at > now:
         raise ParamError("未到截止时间，不能关闭该批次")
     _lock()
     batch = _batch_for(cutoff_at)
     if batch.status != ClearingBatch.Status.OPEN:
-        return batch
+        return batch, False
     earlier = ClearingBatch.objects.filter(cutoff_at__lt=cutoff_at, status=ClearingBatch.Status.OPEN).first()
     if earlier is not None:
         raise ParamError(f"请先关闭更早的批次（{earlier}）")
@@ -197,28 +218,32 @@ def close_batch(*, cutoff_at: datetime, actor=None, now: datetime | None = None)
         cursor.execute(_INSTRUCTIONS, params)
         cursor.execute(_TOTALS, params)
         gross, fee, net_sum, transfer = cursor.fetchone()
+        cursor.execute(_NAMES, params)
+        names = cursor.fetchone()[0]
+        if isinstance(names, str):
+            names = json.loads(names)
     if net_sum != 0:  # cannot happen by construction; never close a batch that does not balance
         raise RuntimeError(f"clearing batch {batch.pk}: positions sum to {net_sum}, not 0")
 
     ClearingBatch.objects.filter(pk=batch.pk).update(
         status=ClearingBatch.Status.CLOSED, period_start=start, closed_at=now, closed_by=actor, item_count=item_count,
-        late_item_count=late_count, gross_fen=gross, fee_fen=fee, transfer_fen=transfer)
+        late_item_count=late_count, gross_fen=gross, fee_fen=fee, transfer_fen=transfer, names=names)
     batch.refresh_from_db()
     logger.info("closed clearing batch %s (cut-off %s): %d items (%d late), gross %d fen, fees %d fen",
                 batch.pk, cutoff_at.isoformat(), item_count, late_count, gross, fee)
-    transaction.on_commit(lambda: _queue_documents(batch.pk))
-    return batch
+    transaction.on_commit(lambda: queue_documents(batch.pk))
+    return batch, True
 
 
-def _queue_documents(batch_id: int) -> None:
-    from hub.tasks import build_clearing_documents
-
-    build_clearing_documents.delay(batch_id)
+def queue_documents(batch_id: int) -> None:
+    """Ask for the statements of a closed batch to be built (hub.clearing.tasks listens)."""
+    batch_closed.send(sender=ClearingBatch, batch_id=batch_id)
 
 
 def close_due_batches(*, now: datetime | None = None, actor=None) -> list[ClearingBatch]:
     """Close, in order, every batch whose cut-off has passed and that is not closed yet (one
-    transaction each). Safe to run twice: returns only the batches it closed."""
+    transaction each). Safe to run twice: returns only the batches this call closed (not one
+    another worker closed while this one waited for the lock)."""
     now = now or timezone.now()
     due = latest_cutoff(now)
     closed = []
@@ -227,7 +252,9 @@ def close_due_batches(*, now: datetime | None = None, actor=None) -> list[Cleari
         cutoff = following_cutoff(last.cutoff_at) if last else due
         if cutoff > due:
             return closed
-        closed.append(close_batch(cutoff_at=cutoff, actor=actor, now=now))
+        batch, closed_now = _close(cutoff_at=cutoff, actor=actor, now=now)
+        if closed_now:
+            closed.append(batch)
 
 
 # ---- approval and settlement --------------------------------------------------------------------
@@ -244,8 +271,9 @@ def _locked(batch: ClearingBatch) -> ClearingBatch:
 def approve_batch(*, batch: ClearingBatch, user, now: datetime | None = None) -> ClearingBatch:
     """审批: a 财务 user other than the one who closed the batch approves it."""
     batch = _locked(batch)
-    if batch.status == ClearingBatch.Status.APPROVED and batch.approved_by_id == getattr(user, "pk", None):
-        return batch
+    if (batch.status in (ClearingBatch.Status.APPROVED, ClearingBatch.Status.SETTLED)
+            and batch.approved_by_id == getattr(user, "pk", None)):
+        return batch  # approved by this user already (and perhaps settled since): nothing to do
     if not in_finance(user):
         raise NoAuth("只有财务人员可以审批清算批次")
     if batch.status != ClearingBatch.Status.CLOSED:

@@ -26,11 +26,11 @@ def test_migrations_create_the_three_groups():
             "members.change_consent"} <= operations
     assert "members.reveal_pii" not in operations | finance | audit
     assert not any(p.split(".")[1].startswith("delete_") for p in operations)
-    assert {"points.change_agreement", "points.view_operation", "hub.add_reconciliationrun",
-            "hub.resolve_reconciliationdifference"} <= operations
+    assert {"points.change_agreement", "points.view_operation", "clearing.add_reconciliationrun",
+            "clearing.resolve_reconciliationdifference"} <= operations
     assert not {"points.change_operation", "points.add_posting"} & operations  # the ledger is read-only
     assert {"hub.view_merchant", "members.view_member", "members.view_vendormemberlink", "points.view_posting",
-            "hub.view_clearingbatch"} <= finance
+            "clearing.view_clearingbatch"} <= finance
     assert all(p.split(".")[1].startswith("view_") for p in finance | audit)
     assert {"members.view_piirevealaudit", "hub.view_credential", "admin.view_logentry"} <= audit
 

@@ -9,7 +9,8 @@
 -- * The clearing items a closed batch took: no UPDATE or DELETE (the ledger never does either;
 --   this only fires on UPDATE/DELETE, so the till's INSERTs pay nothing for it).
 --
--- Loaded by a migration (hub/migrations/0004_clearing_sql.py); safe to run again.
+-- Loaded by migrations (hub/migrations/0005_clearing_sql.py, then hub/clearing/migrations/0002_…);
+-- safe to run again.
 
 CREATE OR REPLACE FUNCTION hub_clearing_batch_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -134,3 +135,30 @@ END $$;
 DROP TRIGGER IF EXISTS clearing_item_batched_frozen ON points_clearing_item;
 CREATE TRIGGER clearing_item_batched_frozen BEFORE UPDATE OR DELETE ON points_clearing_item
     FOR EACH ROW EXECUTE FUNCTION hub_clearing_item_guard();
+
+-- TRUNCATE bypasses row triggers: refuse it on every table a closed batch is made of, and on the
+-- clearing items. The one exception is a session that says so (SET hub.allow_truncate = 'on'):
+-- the test runner's flush between transactional tests sets it for the test database
+-- (tests/conftest.py). In production the application's role should not hold TRUNCATE on these
+-- tables either (docs/clearing.md); this trigger also stops a role that does.
+CREATE OR REPLACE FUNCTION hub_clearing_truncate_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('hub.allow_truncate', true), '') = 'on' THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'TRUNCATE on % refused: clearing batches and their items never change', TG_TABLE_NAME
+        USING ERRCODE = 'P0001';
+END $$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['hub_clearing_batch', 'hub_clearing_batch_item', 'hub_clearing_line',
+                             'hub_clearing_position', 'hub_settlement_instruction', 'hub_clearing_document',
+                             'points_clearing_item'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_no_truncate', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION hub_clearing_truncate_guard()', t || '_no_truncate', t);
+    END LOOP;
+END $$;

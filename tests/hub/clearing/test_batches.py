@@ -220,7 +220,7 @@ def test_an_open_batch_cannot_skip_closing(day, finance_users):
 
 def test_close_queues_the_documents_after_commit(day, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("hub.tasks.build_clearing_documents.delay", sent.append)
+    monkeypatch.setattr("hub.clearing.tasks.build_clearing_documents.delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         batch = close_day()
     assert len(callbacks) == 1 and sent == [batch.pk]

@@ -10,8 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from hub import tasks as hub_tasks
 from hub.celery import app
+from hub.clearing import tasks as hub_tasks
 from hub.clearing.models import ClearingBatch, ClearingDocument, LedgerCheckRun
 from points import services
 from points import tasks as points_tasks
@@ -88,4 +88,4 @@ def test_an_item_too_late_for_any_batch_fails_the_check(day):
     assert second.late_item_count == 0
     assert hub_tasks.check_ledger() is False
     run = LedgerCheckRun.objects.latest("started_at")
-    assert list(run.problems) == ["clearing_items_batched"]
+    assert list(run.problems) == ["clearing_items_batched_within_late_window"]
