@@ -39,7 +39,7 @@ from hub.errors import (
 )
 from rights import quotas, vouchers
 from rights.models import Redemption, Right, RightsFunding, Voucher
-from rights.states import State, fingerprint, transition
+from rights.states import State, fingerprint, recorded_refusal, transition
 from rights.validity import local_date, weekday_allowed
 
 RESERVE_MINUTES = 15
@@ -146,8 +146,10 @@ def _replay(existing: Redemption, fp: str, kind: str = Kind.USE) -> dict:
         raise OrderReversed("该核销已冲正，原请求不再受理")
     if existing.fingerprint != fp or existing.kind != kind:
         raise IdempotencyKeyReused()
+    if existing.status == Status.REVERSED:
+        raise OrderReversed("该核销已冲正")
     if existing.status == Status.REFUSED:
-        raise DomainError((existing.result or {}).get("message"), code=existing.error_code)
+        raise recorded_refusal(existing.error_code, (existing.result or {}).get("message"))
     return existing.result
 
 

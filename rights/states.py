@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connection
 
+from hub.errors import DomainError
 from rights.models import Voucher, VoucherEvent
 
 State = Voucher.State
@@ -35,6 +36,14 @@ _COLUMNS = {"used_at", "reserved_until"}
 def fingerprint(kind: str, **fields) -> str:
     body = json.dumps({"kind": kind, **fields}, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def recorded_refusal(code: str, message: str | None) -> DomainError:
+    """A recorded refusal raised again as the class of its code (QuotaExhausted, VoucherUsed …)."""
+    for cls in DomainError.__subclasses__():
+        if cls.code == code:
+            return cls(message or None)
+    return DomainError(message or None, code=code)
 
 
 def transition(voucher_id: int, action: str, *, now: datetime, to: str | None = None, where: str = "",

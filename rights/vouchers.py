@@ -37,7 +37,7 @@ from hub.errors import (
 from members.models import Consent, Member
 from rights import quotas
 from rights.models import ClaimRequest, DisplayCode, Right, Voucher, VoucherEvent
-from rights.states import State, record_created, transition
+from rights.states import State, record_created, recorded_refusal, transition
 from rights.validity import period_key, voucher_validity
 
 DISPLAY_TTL = timedelta(seconds=60)
@@ -149,7 +149,7 @@ def _replay_claim(previous: ClaimRequest, right: Right) -> Voucher:
     if previous.right_id != right.pk:
         raise IdempotencyKeyReused()
     if previous.status == ClaimRequest.Status.REFUSED:
-        raise DomainError(previous.message or None, code=previous.error_code)
+        raise recorded_refusal(previous.error_code, previous.message)
     return Voucher.objects.get(pk=previous.voucher_id)
 
 
@@ -261,12 +261,13 @@ def find_by_code(*, code: str) -> Voucher:
     return voucher
 
 
-def qr_png(text: str) -> bytes:
-    """A QR image (PNG) of a display code for the mini-program or the voucher page."""
+def qr_svg(text: str) -> bytes:
+    """A QR image of a display code for the mini-program or a voucher page, as SVG (the
+    ``qrcode`` package's pure-Python SVG writer: no imaging library needed)."""
     import qrcode
-    from qrcode.image.pure import PyPNGImage
+    from qrcode.image.svg import SvgPathImage
 
-    image = qrcode.make(text, image_factory=PyPNGImage, box_size=8, border=2)
+    image = qrcode.make(text, image_factory=SvgPathImage, box_size=8, border=2)
     buffer = io.BytesIO()
     image.save(buffer)
     return buffer.getvalue()
