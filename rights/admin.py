@@ -8,12 +8,14 @@ rights.vouchers); no page saves a model's state itself. Members appear masked on
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
@@ -39,6 +41,8 @@ from rights.models import (
 from rights.validity import local_date, start_of_day, window
 
 FORM_TEMPLATE = "rights/form.html"
+MOBILE_PARAM = "member_mobile"
+_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ReasonActionForm(ActionForm):
@@ -200,7 +204,12 @@ class RightAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
     def save_related(self, request, form, formsets, change):
-        pass  # providers, stores and tiers were written by the service
+        # providers, stores and tiers were written by the service; the inlines are read-only
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -307,23 +316,53 @@ class EventInline(HistoryInline):
     fields = readonly_fields = ("at", "action", "from_state", "to_state", "merchant", "request_no", "actor", "reason")
 
 
-class MemberLookupMixin:
-    """Search by full mobile (blind index: the mobile is never queried) or postal number; the
-    member is shown masked."""
+class MemberMobileFilter(admin.SimpleListFilter):
+    """Exact search by a member's mobile, carried in the URL as its blind index only."""
 
-    search_help_text = "输入完整手机号（精确匹配）或邮政会员号"
+    title = "会员手机号精确查找"
+    parameter_name = MOBILE_PARAM
+
+    def lookups(self, request, model_admin):
+        return [(self.value(), "按手机号（已隐藏）")] if self.value() else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not _DIGEST_RE.match(value):
+            return queryset.none()
+        return queryset.filter(member__mobile_index=value)
+
+
+def _mobile(term: str) -> str | None:
+    try:
+        return clean_mobile(term) or None
+    except ParamError:
+        return None
+
+
+class MemberLookupMixin:
+    """Search by full mobile (swapped for its blind index before anything is rendered, so the
+    page never echoes it), postal number or right code; the member is shown masked."""
+
+    search_help_text = "输入完整手机号（精确匹配）、邮政会员号或权益编码"
+
+    def changelist_view(self, request, extra_context=None):
+        mobile = _mobile((request.GET.get(SEARCH_VAR) or "").strip())
+        if mobile:
+            params = request.GET.copy()
+            params.pop(SEARCH_VAR)
+            params[MOBILE_PARAM] = vault.blind_index(mobile, purpose="mobile")
+            return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         term = (search_term or "").strip()
         if not term:
             return queryset, False
-        try:
-            mobile = clean_mobile(term)
-        except ParamError:
-            mobile = None
-        if mobile:
-            return queryset.filter(member__mobile_index=vault.blind_index(mobile, purpose="mobile")), False
-        return queryset.filter(Q(member__postal_no=term) | Q(right__code=term)), False
+        return queryset.filter(Q(member__postal_no=term) | Q(right__code=term) | Q(request_no=term)
+                               if hasattr(queryset.model, "request_no") else
+                               Q(member__postal_no=term) | Q(right__code=term)), False
 
     @admin.display(description="会员")
     def member_masked(self, obj):
@@ -336,7 +375,7 @@ class MemberLookupMixin:
 class VoucherAdmin(MemberLookupMixin, _ReadOnly):
     list_display = ("id", "right", "member_masked", "state", "source", "valid_from", "expires_at", "claimed_at",
                     "used_at")
-    list_filter = ("state", "right", "source")
+    list_filter = (MemberMobileFilter, "state", "right", "source")
     list_select_related = ("right", "member")
     search_fields = ("member__postal_no",)
     exclude = ("code_digest", "claim_fingerprint")
@@ -380,7 +419,7 @@ class FundingInline(HistoryInline):
 class RedemptionAdmin(MemberLookupMixin, _ReadOnly):
     list_display = ("request_no", "kind", "status", "right", "member_masked", "merchant", "store", "terminal",
                     "sale_yuan", "discount_yuan", "settlement_yuan", "error_code", "created_at")
-    list_filter = ("kind", "status", "right", "merchant")
+    list_filter = (MemberMobileFilter, "kind", "status", "right", "merchant")
     list_select_related = ("right", "member", "merchant", "store", "terminal")
     search_fields = ("request_no",)
     readonly_fields = ("request_no", "kind", "status", "right", "voucher", "member_masked", "merchant", "store",
@@ -389,12 +428,6 @@ class RedemptionAdmin(MemberLookupMixin, _ReadOnly):
                        "created_at", "reversed_at")
     fields = readonly_fields
     inlines = [FundingInline]
-
-    def get_search_results(self, request, queryset, search_term):
-        term = (search_term or "").strip()
-        if term and not term.isdigit():
-            return queryset.filter(request_no=term), False
-        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="订单金额（元）")
     def sale_yuan(self, obj):
@@ -423,6 +456,6 @@ class RightsFundingAdmin(_ReadOnly):
 @admin.register(ClaimRequest)
 class ClaimRequestAdmin(MemberLookupMixin, _ReadOnly):
     list_display = ("created_at", "request_no", "right", "member_masked", "status", "error_code", "message")
-    list_filter = ("status", "right")
+    list_filter = (MemberMobileFilter, "status", "right")
     list_select_related = ("right", "member")
     search_fields = ("request_no",)

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from hub.models import Merchant, Store, Terminal
+from members import services
 from members.models import Member, Tier
 from rights import catalogue
 from rights.models import Right
@@ -43,8 +44,8 @@ class World:
 
     def member(self, *, tier_code: str = "gold") -> Member:
         n = next(_seq)
-        return Member.objects.create(postal_no=f"RT{n:08d}", name="王小明", mobile=f"137{n:08d}",
-                                     tier=tier(tier_code))
+        return services.register_member(postal_no=f"RT{n:08d}", name="王小明", mobile=f"137{n:08d}",
+                                        tier=tier(tier_code))
 
     def right(self, *, activate: bool = True, providers=None, tiers=(), **terms) -> Right:
         n = next(_seq)
