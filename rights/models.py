@@ -328,7 +328,7 @@ class VoucherEvent(models.Model):
     to_state = models.CharField("新状态", max_length=16)
     action = models.CharField("操作", max_length=16)
     merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="+")
+                                 related_name="+", db_constraint=False, db_index=False)
     request_no = models.CharField("请求单号", max_length=64, blank=True, default="")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="操作人", on_delete=models.PROTECT,
                               null=True, blank=True, related_name="+")
@@ -381,7 +381,10 @@ class Redemption(models.Model):
         REFUSED = "refused", "拒绝"
         REVERSED = "reversed", "已冲正"
 
-    merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.PROTECT, related_name="+")
+    # merchant, store, terminal and right are shared rows every write-off names: no database foreign
+    # key (its FOR KEY SHARE would make them hot), check_rights verifies the references instead
+    merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.PROTECT, related_name="+",
+                                 db_constraint=False, db_index=False)
     request_no = models.CharField("请求单号", max_length=64)
     kind = models.CharField("类型", max_length=16, choices=Kind.choices)
     status = models.CharField("状态", max_length=16, choices=Status.choices)
@@ -389,13 +392,13 @@ class Redemption(models.Model):
     voucher = models.ForeignKey(Voucher, verbose_name="权益凭证", on_delete=models.PROTECT, null=True, blank=True,
                                 related_name="redemptions")
     right = models.ForeignKey(Right, verbose_name="权益", on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="redemptions")
+                              related_name="redemptions", db_constraint=False)
     member = models.ForeignKey("members.Member", verbose_name="会员", on_delete=models.PROTECT, null=True, blank=True,
                                related_name="+")
     store = models.ForeignKey("hub.Store", verbose_name="门店", on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
+                              related_name="+", db_constraint=False)
     terminal = models.ForeignKey("hub.Terminal", verbose_name="终端", on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="+")
+                                 related_name="+", db_constraint=False, db_index=False)
     original = models.ForeignKey("self", verbose_name="原核销", on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="children")
     sale_fen = models.BigIntegerField("订单金额（分）", default=0)
@@ -434,9 +437,12 @@ class RightsFunding(models.Model):
     negative amounts undo earlier ones (reverse, refund). Append-only (trigger)."""
 
     redemption = models.ForeignKey(Redemption, verbose_name="核销记录", on_delete=models.PROTECT, related_name="funding")
-    right = models.ForeignKey(Right, verbose_name="权益", on_delete=models.PROTECT, related_name="+")
-    funder = models.ForeignKey("hub.Merchant", verbose_name="出资方（付款方）", on_delete=models.PROTECT, related_name="+")
-    provider = models.ForeignKey("hub.Merchant", verbose_name="提供方（收款方）", on_delete=models.PROTECT, related_name="+")
+    right = models.ForeignKey(Right, verbose_name="权益", on_delete=models.PROTECT, related_name="+",
+                              db_constraint=False)
+    funder = models.ForeignKey("hub.Merchant", verbose_name="出资方（付款方）", on_delete=models.PROTECT, related_name="+",
+                               db_constraint=False, db_index=False)
+    provider = models.ForeignKey("hub.Merchant", verbose_name="提供方（收款方）", on_delete=models.PROTECT, related_name="+",
+                                 db_constraint=False, db_index=False)
     amount_fen = models.BigIntegerField("金额（分）")
     reason = models.CharField("原因", max_length=16)
     created_at = models.DateTimeField("时间")

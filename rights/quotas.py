@@ -107,6 +107,16 @@ def give_back(right: Right, takes: list[Take]) -> None:
                 [take.amount, right.pk, take.scope, take.key])
 
 
+def _already_used(right: Right, scope: str) -> int:
+    from django.db.models import Sum
+
+    from rights.models import RightsFunding
+
+    if scope == Scope.TOTAL:
+        return right.vouchers.count()
+    return RightsFunding.objects.filter(right=right).aggregate(total=Sum("amount_fen"))["total"] or 0
+
+
 def change_limit(*, right: Right, field: str, expected: int | None, new: int | None, request_no: str,
                  actor=None, now: datetime | None = None) -> Right:
     """Compare-and-swap one limit: ``expected`` must be the current value, else nothing changes.
@@ -140,6 +150,12 @@ def change_limit(*, right: Right, field: str, expected: int | None, new: int | N
                 if counters.filter(used__gt=new).exists():
                     raise ParamError("新额度低于已使用量")
                 counters.update(limit_value=new, updated_at=now)
+                if expected is None and scope in (Scope.TOTAL, Scope.BUDGET):
+                    # a limit set on a running right counts what happened before it
+                    used = _already_used(right, scope)
+                    if used > new:
+                        raise ParamError("新额度低于已使用量")
+                    QuotaCounter.objects.create(right=right, scope=scope, key="", limit_value=new, used=used)
             QuotaChange.objects.create(right=right, request_no=request_no, field=field, expected_value=expected,
                                        new_value=new, actor=actor if getattr(actor, "pk", None) else None, at=now)
             RightHistory.objects.create(right=right, action="change_quota", actor=actor if getattr(actor, "pk", None) else None,
