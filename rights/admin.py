@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -89,7 +90,7 @@ class RightForm(forms.ModelForm):
             if instance.valid_from:
                 self.fields["valid_from_date"].initial = local_date(instance.valid_from)
             if instance.valid_until:
-                self.fields["valid_until_date"].initial = local_date(instance.valid_until - timezone.timedelta(seconds=1))
+                self.fields["valid_until_date"].initial = local_date(instance.valid_until - timedelta(seconds=1))
 
 
 class HistoryInline(admin.TabularInline):
@@ -139,9 +140,6 @@ class RightAdmin(admin.ModelAdmin):
         if obj is not None and obj.status != Right.Status.DRAFT:
             return False  # terms are what the approver saw; the workflow actions stay available
         return super().has_change_permission(request, obj)
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or request.user.has_perm("rights.change_right")
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -375,7 +373,8 @@ class MemberLookupMixin:
 class VoucherAdmin(MemberLookupMixin, _ReadOnly):
     list_display = ("id", "right", "member_masked", "state", "source", "valid_from", "expires_at", "claimed_at",
                     "used_at")
-    list_filter = (MemberMobileFilter, "state", "right", "source")
+    list_filter = (MemberMobileFilter, "state", "right", "source",
+                   ("redemptions__store", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("right", "member")
     search_fields = ("member__postal_no",)
     exclude = ("code_digest", "claim_fingerprint")

@@ -118,12 +118,12 @@ def _explain_refusal(voucher_id: int, now: datetime) -> DomainError:
         return VoucherNotFound()
     if voucher.state == State.USED:
         return VoucherUsed(detail={"used_at": voucher.used_at.isoformat()} if voucher.used_at else None)
-    if voucher.state == State.RESERVED:
-        return VoucherUsed("凭证已被其他交易预占")
     if voucher.state == State.DEACTIVATED:
         return VoucherExpired("凭证已作废")
     if voucher.state == State.EXPIRED or voucher.expires_at <= now:
         return VoucherExpired()
+    if voucher.state == State.RESERVED:
+        return VoucherUsed("凭证已被其他交易预占")
     if voucher.valid_from > now:
         return RightNotApplicable("凭证尚未生效")
     return VoucherUsed()

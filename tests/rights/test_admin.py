@@ -29,6 +29,7 @@ PAGES = ["right", "voucher", "redemption", "quotacounter", "quotachange", "right
 def test_every_rights_page_loads_for_both_roles(client, world, group):
     right = world.right()
     voucher = vouchers.claim(member=world.member(), right=right, request_no="C1")
+    unused = vouchers.claim(member=world.member(), right=right, request_no="C2")
     redemption.redeem(merchant=world.shop, store=world.store, terminal=world.till, request_no="U1", voucher=voucher,
                       sale_fen=5000, discount_fen=1000)
     _staff(client, group, f"u-{group}")
@@ -37,6 +38,10 @@ def test_every_rights_page_loads_for_both_roles(client, world, group):
         assert response.status_code == 200, page
     assert client.get(reverse("admin:rights_right_change", args=[right.pk])).status_code == 200
     assert client.get(reverse("admin:rights_voucher_change", args=[voucher.pk])).status_code == 200
+    by_store = client.get(reverse("admin:rights_voucher_changelist"), {"redemptions__store__id__exact": world.store.pk})
+    assert by_store.status_code == 200
+    assert voucher.member.postal_no in by_store.content.decode()
+    assert unused.member.postal_no not in by_store.content.decode()
     page = client.get(reverse("admin:rights_right_changelist")).content.decode()
     assert "剩余可领" in page and "预算已用" in page and "今日核销" in page
 

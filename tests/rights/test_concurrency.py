@@ -11,6 +11,7 @@ from django.db import connection
 from hub.errors import DomainError
 from hub.models import Store, Terminal
 from rights import redemption, vouchers
+from rights.checks import check_rights
 from rights.models import ClaimRequest, QuotaCounter, Redemption, Right, RightsFunding, Voucher
 from tests.rights.conftest import build_world
 
@@ -78,6 +79,7 @@ def test_total_one_and_32_concurrent_claims_give_exactly_one():
     assert {e.code for e in losses} == {"QUOTA_EXHAUSTED"}
     assert Voucher.objects.filter(right=right).count() == 1
     assert QuotaCounter.objects.get(right=right, scope="total").used == 1
+    assert check_rights() == {}
 
 
 def test_200_members_claiming_a_right_with_10_left_get_exactly_10():
@@ -88,6 +90,7 @@ def test_200_members_claiming_a_right_with_10_left_get_exactly_10():
     assert len(wins) == 10 and {e.code for e in losses} == {"QUOTA_EXHAUSTED"}
     assert Voucher.objects.filter(right=right).count() == 10
     assert ClaimRequest.objects.filter(right=right, status="refused").count() == 190
+    assert check_rights() == {}
 
 
 def test_one_member_storming_a_per_member_limit_gets_exactly_the_limit():
@@ -128,6 +131,7 @@ def test_fifty_write_offs_of_one_voucher_at_seven_places_exactly_one_wins():
     assert Redemption.objects.filter(voucher=voucher, status="success").count() == 1
     assert Voucher.objects.get(pk=voucher.pk).state == "used"
     assert list(RightsFunding.objects.values_list("amount_fen", flat=True)) == [1000]
+    assert check_rights() == {}
 
 
 def test_a_budget_of_1000_fen_with_uses_of_300_from_10_tills_gives_exactly_3():
@@ -142,6 +146,7 @@ def test_a_budget_of_1000_fen_with_uses_of_300_from_10_tills_gives_exactly_3():
     assert QuotaCounter.objects.get(right=right, scope="budget").used == 900
     assert sum(RightsFunding.objects.values_list("amount_fen", flat=True)) == 900
     assert Voucher.objects.filter(right=right, state="used").count() == 3
+    assert check_rights() == {}
 
 
 @pytest.mark.parametrize("attempt", range(4))
@@ -168,6 +173,7 @@ def test_a_reverse_racing_its_own_write_off_is_coherent(attempt):
         assert original.code == "ORDER_REVERSED" and row.kind == "tombstone"
     else:
         assert original["status"] == "SUCCESS" and row.kind == "use"
+    assert check_rights() == {}
 
 
 def test_concurrent_budget_changes_one_wins():

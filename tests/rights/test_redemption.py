@@ -413,3 +413,25 @@ def test_funding_rows_are_append_only(world):
     with pytest.raises(Exception) as refused, transaction.atomic():
         RightsFunding.objects.update(amount_fen=1)
     assert "append-only" in str(refused.value)
+
+
+def test_used_or_reserved_vouchers_cannot_be_deactivated_or_expired_by_the_job(world):
+    used, held = _voucher(world), _voucher(world)
+    _redeem(world, used)
+    _reserve(world, held)
+    for voucher in (used, held):
+        with pytest.raises(ParamError):
+            vouchers.deactivate(voucher=voucher, actor=world.checker, reason="误操作")
+    vouchers.tidy(now=NOW + timedelta(days=400))
+    assert (_state(used), _state(held)) == ("used", "reserved")
+
+
+def test_an_expired_voucher_cannot_be_reserved_and_a_reservation_past_expiry_cannot_be_confirmed(world):
+    voucher = _voucher(world, right=_until_30_nov(world))
+    with pytest.raises(VoucherExpired):
+        _reserve(world, voucher, now=local(2026, 12, 1))
+    _reserve(world, voucher, request_no="RS2", now=local(2026, 11, 30, 23, 55))
+    with pytest.raises(VoucherExpired):
+        redemption.confirm(merchant=world.shop, request_no="RS2", now=local(2026, 12, 1, 0, 0, 0))
+    redemption.release_lapsed(now=local(2026, 12, 1, 0, 10))
+    assert _state(voucher) == "expired"  # released after its expiry: it does not come back
