@@ -147,3 +147,29 @@ def test_voucher_search_by_mobile_never_echoes_it(client, world):
     page = client.get(response["Location"]).content.decode()
     assert member.postal_no in page and other.postal_no not in page
     assert member.mobile not in page and member.masked_mobile in page
+
+
+def test_a_draft_is_edited_through_the_service_with_its_history(client, world):
+    right = world.right(activate=False, code="EDIT1")
+    _staff(client, MAKER, "maker-e")
+    response = client.post(reverse("admin:rights_right_change", args=[right.pk]),
+                           _add_form(world, code="EDIT1", settlement_fen="800", valid_from_date="",
+                                     valid_until_date="", valid_days="7",
+                                     **{"counters-TOTAL_FORMS": "0", "history-TOTAL_FORMS": "0"}))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    right.refresh_from_db()
+    assert (right.settlement_fen, right.valid_days, right.valid_until) == (800, 7, None)
+    update = RightHistory.objects.get(right=right, action="update")
+    assert update.changes["settlement_fen"] == [1000, 800]
+
+
+def test_the_jobs_are_scheduled_and_registered():
+    from django_celery_beat.models import PeriodicTask
+
+    from hub.celery import app
+
+    tasks = dict(PeriodicTask.objects.filter(task__startswith="rights.").values_list("task", "enabled"))
+    assert tasks == {"rights.grant_tier_rights": True, "rights.tidy_vouchers": True,
+                     "rights.release_lapsed_reservations": True}
+    app.loader.import_default_modules()
+    assert {"rights.grant_tier_rights", "rights.tidy_vouchers", "rights.release_lapsed_reservations"} <= set(app.tasks)
