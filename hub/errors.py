@@ -35,6 +35,11 @@ CODES: dict[str, tuple[int, str]] = {
     "REFUND_EXCEEDS_ORIGINAL": (422, "退货超出原交易"),
     "RATE_LIMITED": (429, "请求过于频繁，请稍后再试"),
     "SYSTEM_ERROR": (500, "系统繁忙，请使用相同参数重试"),
+    "VOUCHER_NOT_FOUND": (404, "权益凭证不存在"),
+    "VOUCHER_USED": (422, "权益凭证已使用"),
+    "VOUCHER_EXPIRED": (422, "权益凭证已过期或不可用"),
+    "RIGHT_NOT_APPLICABLE": (422, "该权益不适用于本次交易"),
+    "QUOTA_EXHAUSTED": (422, "权益额度已用完"),
 }
 
 
@@ -84,6 +89,11 @@ IdempotencyKeyReused = _error_class("IDEMPOTENCY_KEY_REUSED")
 FreezeExpired = _error_class("FREEZE_EXPIRED")
 RateLimited = _error_class("RATE_LIMITED")
 SystemError_ = _error_class("SYSTEM_ERROR")
+VoucherNotFound = _error_class("VOUCHER_NOT_FOUND")
+VoucherUsed = _error_class("VOUCHER_USED")
+VoucherExpired = _error_class("VOUCHER_EXPIRED")
+RightNotApplicable = _error_class("RIGHT_NOT_APPLICABLE")
+QuotaExhausted = _error_class("QUOTA_EXHAUSTED")
 
 
 def to_domain_error(exc: BaseException) -> DomainError:

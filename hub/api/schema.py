@@ -43,6 +43,11 @@ MEANINGS = {
     "REFUND_EXCEEDS_ORIGINAL": "More than is left of the original to refund.",
     "RATE_LIMITED": "Too many calls; retry later with the same request number.",
     "SYSTEM_ERROR": "Outcome unknown; retry with the same parameters, or query.",
+    "VOUCHER_NOT_FOUND": "No such voucher (or display code) for this member.",
+    "VOUCHER_USED": "The voucher was used already, or is held by another open sale.",
+    "VOUCHER_EXPIRED": "The voucher (or its display code) is expired or deactivated.",
+    "RIGHT_NOT_APPLICABLE": "The right does not apply here: eligibility, store, threshold, discount or stacking.",
+    "QUOTA_EXHAUSTED": "A quota or the budget of the right is used up.",
 }
 
 
