@@ -39,6 +39,9 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", DEV_FIELD_ENCRYPTION_K
 # Keyed HMAC for exact lookups of encrypted values (mobile, ID number). Changing it requires
 # `manage.py reencrypt_pii --reindex`.
 BLIND_INDEX_KEY = os.environ.get("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY)
+# Or a ring of them, comma-separated, newest first (replaces BLIND_INDEX_KEY when set): values
+# are indexed under the newest and looked up under all, so the key can change without a gap.
+BLIND_INDEX_KEYS = env_list("BLIND_INDEX_KEYS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
