@@ -17,8 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.cache import add_never_cache_headers
 
-from hub.errors import DomainError, ParamError
-from members import services, vault
+from hub.errors import DomainError
+from members import services
 from members.admin_forms import (
     ConsentAdminForm,
     LinkAdminForm,
@@ -45,6 +45,30 @@ def looks_like_pii(term: str) -> bool:
     return len(_DIGITS_RE.findall(candidate)) >= 7 and not _POSTAL_FRAGMENT_RE.match((term or "").strip())
 
 
+class PiiSearchGuardMixin:
+    """A search term typed like a full mobile or ID number is not run, echoed into the page or
+    kept in its links: the changelist is shown without it and says why."""
+
+    def pii_search_message(self, request) -> str:
+        return "搜索内容像完整的手机号或身份证号，未执行；请按邮政会员号查找"
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied  # before anything is computed from the search term
+        if looks_like_pii(request.GET.get(SEARCH_VAR, "")):
+            params = request.GET.copy()
+            params.pop(SEARCH_VAR)
+            self.message_user(request, self.pii_search_message(request), messages.WARNING)
+            query = params.urlencode()
+            return HttpResponseRedirect(f"{request.path}?{query}" if query else request.path)
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        if looks_like_pii(search_term):
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
+
+
 class ServiceErrorsMixin:
     """A refusal from a service while saving (e.g. a concurrent change won the race) is shown
     as a message instead of an error page; the admin's transaction has been rolled back."""
@@ -64,7 +88,7 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(Member)
-class MemberAdmin(ServiceErrorsMixin, admin.ModelAdmin):
+class MemberAdmin(PiiSearchGuardMixin, ServiceErrorsMixin, admin.ModelAdmin):
     form = MemberAdminForm
     list_display = ("postal_no", "name_masked", "mobile_masked", "id_number_masked", "tier", "status", "created_at")
     list_filter = ("tier", "status")
@@ -110,29 +134,14 @@ class MemberAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # members are closed (status 注销), never deleted: ledgers refer to them
 
-    def get_search_results(self, request, queryset, search_term):
-        # The search box never looks at mobiles or ID numbers (an exact match is a reveal: see
-        # pii_search_view); a term typed like one matches nothing rather than a postal number.
-        if looks_like_pii(search_term):
-            return queryset.none(), False
-        return super().get_search_results(request, queryset, search_term)
+    # The search box never looks at mobiles or ID numbers (an exact match is a reveal: see
+    # pii_search_view); PiiSearchGuardMixin drops a term typed like one before anything runs.
+    def pii_search_message(self, request) -> str:
+        if request.user.has_perm("members.reveal_pii"):
+            return "按完整手机号/身份证号查找须填写原因并留审计记录，请使用“按手机号/身份证号查找”"
+        return "按完整手机号/身份证号查找需要“查看敏感信息”权限，请按邮政会员号查找"
 
     def changelist_view(self, request, extra_context=None):
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied  # before anything is computed from the search term
-        # A full mobile or ID number typed into the search box would be echoed back in the page
-        # and its links: drop it (nothing is looked up, no blind index computed) and point to the
-        # audited search.
-        if looks_like_pii(request.GET.get(SEARCH_VAR, "")):
-            params = request.GET.copy()
-            params.pop(SEARCH_VAR)
-            if request.user.has_perm("members.reveal_pii"):
-                message = "按完整手机号/身份证号查找须填写原因并留审计记录，请使用“按手机号/身份证号查找”"
-            else:
-                message = "按完整手机号/身份证号查找需要“查看敏感信息”权限，请按邮政会员号查找"
-            self.message_user(request, message, messages.WARNING)
-            query = params.urlencode()
-            return HttpResponseRedirect(f"{request.path}?{query}" if query else request.path)
         extra_context = {**(extra_context or {}), "can_reveal_pii": request.user.has_perm("members.reveal_pii")}
         return super().changelist_view(request, extra_context)
 
@@ -253,7 +262,7 @@ class ConsentActiveFilter(ActiveFilter):
     field_name = "withdrawn_at"
 
 
-class WriteThroughServicesAdmin(ServiceErrorsMixin, admin.ModelAdmin):
+class WriteThroughServicesAdmin(PiiSearchGuardMixin, ServiceErrorsMixin, admin.ModelAdmin):
     """Rows are created through a service and never edited or deleted afterwards."""
 
     action_form = ReasonActionForm
@@ -368,7 +377,7 @@ class ConsentAdmin(WriteThroughServicesAdmin):
 
 
 @admin.register(PiiRevealAudit)
-class PiiRevealAuditAdmin(admin.ModelAdmin):
+class PiiRevealAuditAdmin(PiiSearchGuardMixin, admin.ModelAdmin):
     list_display = ("at", "user", "kind", "member", "field", "reason")
     list_filter = ("kind", "field")
     list_select_related = ("user", "member")
