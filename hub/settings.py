@@ -47,6 +47,9 @@ FINGERPRINT_KEY = os.environ.get("FINGERPRINT_KEY", DEV_FINGERPRINT_KEY)
 # than the store-and-forward window (how long a till may queue records while offline).
 BUSINESS_TIME_SKEW_SECONDS = int(os.environ.get("BUSINESS_TIME_SKEW_SECONDS", "300"))
 STORE_AND_FORWARD_DAYS = int(os.environ.get("STORE_AND_FORWARD_DAYS", "7"))
+# Or a ring of them, comma-separated, newest first (replaces BLIND_INDEX_KEY when set): values
+# are indexed under the newest and looked up under all, so the key can change without a gap.
+BLIND_INDEX_KEYS = env_list("BLIND_INDEX_KEYS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

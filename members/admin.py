@@ -17,27 +17,56 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.cache import add_never_cache_headers
 
-from hub.errors import DomainError, ParamError
-from members import services, vault
-from members.admin_forms import ConsentAdminForm, LinkAdminForm, MemberAdminForm, ReasonActionForm, RevealForm
+from hub.errors import DomainError
+from members import services
+from members.admin_forms import (
+    ConsentAdminForm,
+    LinkAdminForm,
+    MemberAdminForm,
+    PiiSearchForm,
+    ReasonActionForm,
+    RevealForm,
+)
 from members.models import Consent, Member, MemberCode, MemberRef, PiiRevealAudit, Tier, VendorMemberLink
-from members.validation import clean_id_number, clean_mobile
+from members.validation import pii_search_candidate
 
-PII_PARAM = "pii"
-_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+PII_SEARCH_URL_NAME = "members_member_pii_search"
+_DIGITS_RE = re.compile(r"[0-9]")
+_POSTAL_FRAGMENT_RE = re.compile(r"^[0-9A-Za-z]*$")
 
 
-def pii_lookup(term: str) -> tuple[str, str] | None:
-    """(``mobile`` or ``id_number``, blind index) if ``term`` is a full mobile or ID number."""
-    term = (term or "").strip()
-    for field, check in (("mobile", clean_mobile), ("id_number", clean_id_number)):
-        try:
-            value = check(term)
-        except ParamError:
-            continue
-        if value:
-            return field, vault.blind_index(value, purpose=field)
-    return None
+def looks_like_pii(term: str) -> bool:
+    """A search term that is (or is typed like) a full mobile or ID number: it is never run as a
+    search, echoed into a page or kept in a link. Postal numbers are letters and digits only, so
+    a term with 7 digits or more and other characters (``+86 139 1234 5678``) cannot be one."""
+    if services.parse_pii_term(term) is not None:
+        return True
+    candidate = pii_search_candidate(term)
+    return len(_DIGITS_RE.findall(candidate)) >= 7 and not _POSTAL_FRAGMENT_RE.match((term or "").strip())
+
+
+class PiiSearchGuardMixin:
+    """A search term typed like a full mobile or ID number is not run, echoed into the page or
+    kept in its links: the changelist is shown without it and says why."""
+
+    def pii_search_message(self, request) -> str:
+        return "搜索内容像完整的手机号或身份证号，未执行；请按邮政会员号查找"
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied  # before anything is computed from the search term
+        if looks_like_pii(request.GET.get(SEARCH_VAR, "")):
+            params = request.GET.copy()
+            params.pop(SEARCH_VAR)
+            self.message_user(request, self.pii_search_message(request), messages.WARNING)
+            query = params.urlencode()
+            return HttpResponseRedirect(f"{request.path}?{query}" if query else request.path)
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        if looks_like_pii(search_term):
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
 
 
 class ServiceErrorsMixin:
@@ -52,29 +81,6 @@ class ServiceErrorsMixin:
             return HttpResponseRedirect(request.get_full_path())
 
 
-class PiiLookupFilter(admin.SimpleListFilter):
-    """Exact search by mobile or ID number, carried in the URL as a blind index only."""
-
-    title = "手机号/身份证号精确查找"
-    parameter_name = PII_PARAM
-
-    def lookups(self, request, model_admin):
-        value = self.value()
-        if not value:
-            return []
-        field = value.partition(":")[0]
-        return [(value, {"mobile": "按手机号（已隐藏）", "id_number": "按身份证号（已隐藏）"}.get(field, "无效条件"))]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
-        field, _, digest = value.partition(":")
-        if field not in ("mobile", "id_number") or not _DIGEST_RE.match(digest):
-            return queryset.none()
-        return queryset.filter(**{f"{field}_index": digest})
-
-
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin):
     list_display = ("rank", "code", "name")
@@ -82,26 +88,29 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(Member)
-class MemberAdmin(ServiceErrorsMixin, admin.ModelAdmin):
+class MemberAdmin(PiiSearchGuardMixin, ServiceErrorsMixin, admin.ModelAdmin):
     form = MemberAdminForm
     list_display = ("postal_no", "name_masked", "mobile_masked", "id_number_masked", "tier", "status", "created_at")
-    list_filter = (PiiLookupFilter, "tier", "status")
+    list_filter = ("tier", "status")
     list_select_related = ("tier",)
     search_fields = ("postal_no",)
-    search_help_text = "输入邮政会员号（可部分匹配），或完整的手机号/身份证号（精确匹配）"
+    search_help_text = "输入邮政会员号（可部分匹配）。按完整手机号/身份证号查找请用“按手机号/身份证号查找”（需权限并填写原因）"
     change_form_template = "admin/members/member/change_form.html"
+    change_list_template = "admin/members/member/change_list.html"
 
+    # The ops site shows the short masks (last 4 only): with 139****5678 an exact-search probe
+    # had 10,000 candidates left. A value no key decrypts shows as 无法解密, not an error page.
     @admin.display(description="姓名")
     def name_masked(self, obj):
         return obj.masked_name
 
     @admin.display(description="手机号")
     def mobile_masked(self, obj):
-        return obj.masked_mobile
+        return obj.short_masked_mobile
 
     @admin.display(description="身份证号")
     def id_number_masked(self, obj):
-        return obj.masked_id_number
+        return obj.short_masked_id_number
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -125,23 +134,15 @@ class MemberAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # members are closed (status 注销), never deleted: ledgers refer to them
 
-    def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        lookup = pii_lookup(search_term)
-        if lookup:
-            field, digest = lookup
-            results = results | queryset.filter(**{f"{field}_index": digest})
-        return results, may_have_duplicates
+    # The search box never looks at mobiles or ID numbers (an exact match is a reveal: see
+    # pii_search_view); PiiSearchGuardMixin drops a term typed like one before anything runs.
+    def pii_search_message(self, request) -> str:
+        if request.user.has_perm("members.reveal_pii"):
+            return "按完整手机号/身份证号查找须填写原因并留审计记录，请使用“按手机号/身份证号查找”"
+        return "按完整手机号/身份证号查找需要“查看敏感信息”权限，请按邮政会员号查找"
 
     def changelist_view(self, request, extra_context=None):
-        # A full mobile or ID number typed into the search box would be echoed back in the
-        # page and its links; swap it for its blind index before anything is rendered.
-        lookup = pii_lookup(request.GET.get(SEARCH_VAR, ""))
-        if lookup:
-            params = request.GET.copy()
-            params.pop(SEARCH_VAR)
-            params[PII_PARAM] = f"{lookup[0]}:{lookup[1]}"
-            return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
+        extra_context = {**(extra_context or {}), "can_reveal_pii": request.user.has_perm("members.reveal_pii")}
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change):
@@ -179,7 +180,37 @@ class MemberAdmin(ServiceErrorsMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.reveal_view),
             name="members_member_reveal",
         )
-        return [reveal, *super().get_urls()]
+        search = path("pii-search/", self.admin_site.admin_view(self.pii_search_view), name=PII_SEARCH_URL_NAME)
+        return [search, reveal, *super().get_urls()]
+
+    def pii_search_view(self, request):
+        """按手机号/身份证号查找: an exact search is a reveal (it confirms whose the value is), so
+        it needs members.reveal_pii and a reason, is audited and rate-limited per user. The value
+        travels in the POST body only and the page is never cached."""
+        if not self.has_view_permission(request) or not request.user.has_perm("members.reveal_pii"):
+            raise PermissionDenied
+        form = PiiSearchForm(request.POST or None)
+        results = field_label = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                field, results = services.search_members_by_pii(
+                    user=request.user, term=form.cleaned_data["term"], reason=form.cleaned_data["reason"]
+                )
+                field_label = services.REVEALABLE_FIELDS[field]
+                form = PiiSearchForm()  # the value typed is not sent back
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "按手机号/身份证号查找",
+            "opts": self.opts,
+            "form": form,
+            "results": results,
+            "field_label": field_label,
+        }
+        response = TemplateResponse(request, "admin/members/member/pii_search.html", context)
+        add_never_cache_headers(response)
+        return response
 
     def reveal_view(self, request, object_id):
         """查看完整手机号/身份证号: asks why, audits, shows the value once (never cached)."""
@@ -231,7 +262,7 @@ class ConsentActiveFilter(ActiveFilter):
     field_name = "withdrawn_at"
 
 
-class WriteThroughServicesAdmin(ServiceErrorsMixin, admin.ModelAdmin):
+class WriteThroughServicesAdmin(PiiSearchGuardMixin, ServiceErrorsMixin, admin.ModelAdmin):
     """Rows are created through a service and never edited or deleted afterwards."""
 
     action_form = ReasonActionForm
@@ -272,12 +303,26 @@ class WriteThroughServicesAdmin(ServiceErrorsMixin, admin.ModelAdmin):
 class VendorMemberLinkAdmin(WriteThroughServicesAdmin):
     form = LinkAdminForm
     list_display = (
-        "external_id", "member", "merchant", "verified_method", "verified_at", "linked_at", "unlinked_at",
+        "external_id_masked", "member", "merchant", "verified_method", "verified_at", "linked_at", "unlinked_at",
         "unlink_reason",
     )
     list_filter = (ActiveFilter, "verified_method", "merchant")
-    search_fields = ("external_id", "member__postal_no")
+    # Not by card number: it is often the member's mobile, and a match would confirm it.
+    search_fields = ("member__postal_no",)
     actions = ["unlink_selected"]
+
+    @admin.display(description="商户会员卡号")
+    def external_id_masked(self, obj):
+        return obj.masked_external_id
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return ["external_id_masked" if name == "external_id" else name for name in fields]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_fields(request, obj)
+        return list(self.get_readonly_fields(request, obj))
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -332,9 +377,9 @@ class ConsentAdmin(WriteThroughServicesAdmin):
 
 
 @admin.register(PiiRevealAudit)
-class PiiRevealAuditAdmin(admin.ModelAdmin):
-    list_display = ("at", "user", "member", "field", "reason")
-    list_filter = ("field",)
+class PiiRevealAuditAdmin(PiiSearchGuardMixin, admin.ModelAdmin):
+    list_display = ("at", "user", "kind", "member", "field", "reason")
+    list_filter = ("kind", "field")
     list_select_related = ("user", "member")
     search_fields = ("member__postal_no", "user__username", "reason")
     date_hierarchy = "at"

@@ -11,7 +11,7 @@ from hub.errors import ParamError
 from members import vault
 from members.models import Consent, Member, VendorMemberLink
 from members.selectors import link_conflict
-from members.services import REVEALABLE_FIELDS
+from members.services import REVEAL_REASON_MIN, REVEALABLE_FIELDS
 from members.validation import (
     DUPLICATE_MOBILE,
     clean_external_id,
@@ -71,7 +71,7 @@ class MemberAdminForm(forms.ModelForm):
         if not value.strip():
             return ""
         mobile = _checked(clean_mobile, value)
-        owners = Member.objects.filter(mobile_index=vault.blind_index(mobile, purpose="mobile"))
+        owners = Member.objects.filter(mobile_index__in=vault.blind_indexes(mobile, purpose="mobile"))
         if self.instance.pk:
             owners = owners.exclude(pk=self.instance.pk)
         if owners.exists():
@@ -93,7 +93,31 @@ class RevealForm(forms.Form):
     )
 
     def clean_reason(self):
-        return _checked(lambda v: clean_reason(v, what="查看原因"), self.cleaned_data.get("reason"))
+        return _checked(
+            lambda v: clean_reason(v, what="查看原因", min_length=REVEAL_REASON_MIN), self.cleaned_data.get("reason")
+        )
+
+
+class PiiSearchForm(forms.Form):
+    """An exact search by full mobile or ID number: the value goes in the POST body only."""
+
+    term = forms.CharField(
+        label="手机号或身份证号",
+        max_length=40,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="完整的11位手机号或18位身份证号（可含空格、+86）。",
+    )
+    reason = forms.CharField(
+        label="查找原因",
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="如：会员来电核实身份（工单号 …）。原因、操作人、时间和查到的会员将被记录。",
+    )
+
+    def clean_reason(self):
+        return _checked(
+            lambda v: clean_reason(v, what="查找原因", min_length=REVEAL_REASON_MIN), self.cleaned_data.get("reason")
+        )
 
 
 class ReasonActionForm(ActionForm):

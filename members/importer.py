@@ -5,6 +5,14 @@ import. Each data line is one record (no line breaks inside cells) and is import
 transaction through ``members.services.import_member``; a bad line is reported with its line
 number and a Chinese reason and does not stop the others. Importing the same file again changes
 nothing.
+
+A file's mobile changes are resolved as a set: a line refused only because another member holds
+the mobile is retried once the file's other lines are in (a member of a later line may free it),
+and lines that free each other's mobiles (a swap) are imported together in one transaction. So
+the outcome does not depend on line order and a second run is a no-op.
+
+Reasons never echo a value that may be a mobile or ID number (a shifted row puts one in any
+column): such values are masked in the stdout listing and the report alike.
 """
 
 from __future__ import annotations
@@ -18,12 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from django.db import transaction
 from tqdm import tqdm
 
 from hub.errors import ParamError
 from members import services
-from members.models import Tier
-from members.validation import POSTAL_NO_RE, clean_id_number, clean_mobile, clean_name, clean_postal_no
+from members.models import Member, Tier
+from members.validation import (
+    DUPLICATE_MOBILE,
+    POSTAL_NO_RE,
+    clean_id_number,
+    clean_mobile,
+    clean_name,
+    clean_postal_no,
+    nfkc,
+)
 
 HEADERS = {
     "邮政会员号": "postal_no",
@@ -43,6 +60,28 @@ REQUIRED = ("postal_no", "name", "mobile", "tier")
 CODECS = {"utf-8": "utf-8", "gbk": "gb18030"}
 LABELS = {"utf-8": "UTF-8", "gbk": "GBK"}
 _CHINESE_HEADERS = tuple(h for h in HEADERS if not h.isascii())
+_LONG_DIGITS_RE = re.compile(r"[0-9]{5,}")
+_PII_LIKE_RE = re.compile(r"^(1[0-9]{10}|[0-9]{17}[0-9X])$")
+ECHO_MAX = 20
+
+
+def mask_echo(value: str) -> str:
+    """A cell as a reason may quote it: runs of 5 digits or more (a mobile, an ID number) keep
+    only their last 4 digits, and long values are cut."""
+    value = nfkc(value)
+
+    def hide(match: re.Match) -> str:
+        digits = match.group(0)
+        return "*" * (len(digits) - 4) + digits[-4:]
+
+    masked = _LONG_DIGITS_RE.sub(hide, value)
+    return masked if len(masked) <= ECHO_MAX else masked[:ECHO_MAX] + "…"
+
+
+def safe_postal_no(value: str) -> str:
+    """The postal number column of the report, unless it holds what looks like a mobile or an
+    ID number (a row shifted by a missing cell): then masked like one."""
+    return mask_echo(value) if _PII_LIKE_RE.match(nfkc(value).upper()) else value
 
 
 class ImportFileError(Exception):
@@ -135,19 +174,48 @@ def _lines(path: Path, codec: str) -> Iterator[tuple[int, str | None, bytes]]:
                 yield number, None, raw
 
 
+def _is_utf8_text(raw: bytes) -> bool:
+    """Non-ASCII and valid UTF-8: in a GBK file such a line was pasted in from a UTF-8 one (GBK
+    text is almost never valid UTF-8) and would decode as garbled characters (张三 → 寮犱笁)."""
+    if raw.isascii():
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _BadLine(Exception):
+    pass
+
+
 def _cells(text: str) -> list[str]:
-    return next(csv.reader([text]), [])
+    if "\r" in text or "\n" in text:
+        raise _BadLine("该行格式不正确：单元格中含有换行符（回车）")
+    try:
+        return next(csv.reader([text], strict=True), [])
+    except csv.Error:
+        raise _BadLine("该行格式不正确：引号不匹配或单元格中含有换行符") from None
 
 
 def parse_header(text: str | None) -> list[str | None]:
     """The record field of each column (``None`` for columns that are ignored)."""
     if text is None:
         raise ImportFileError("表头无法按该编码解码，请用 --encoding 指定正确的文件编码")
+    if "\r" in text:
+        raise ImportFileError(
+            "文件的换行符无法识别（只有回车符CR，旧式 Mac 格式）：请另存为以 CRLF 或 LF 换行的 CSV 文件"
+        )
+    try:
+        header_cells = _cells(text)
+    except _BadLine as exc:
+        raise ImportFileError(f"表头{exc}") from None
     columns: list[str | None] = []
-    for cell in _cells(text):
+    for cell in header_cells:
         key = HEADERS.get(cell.strip().lstrip("\ufeff")) or HEADERS.get(cell.strip().lower())
         if key is not None and key in columns:
-            raise ImportFileError(f"表头中的列重复：{cell.strip()}")
+            raise ImportFileError(f"表头中的列重复：{mask_echo(cell.strip())}")
         columns.append(key)
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
@@ -166,10 +234,13 @@ def _tier_lookup() -> dict[str, Tier]:
 def _postal_no_guess(raw: bytes, columns: list[str | None]) -> str:
     """The postal number of an undecodable line, if its (ASCII) cell survives intact."""
     text = raw.decode("ascii", errors="replace").rstrip("\r\n")
-    cells = _cells(text)
+    try:
+        cells = _cells(text)
+    except _BadLine:
+        return ""
     position = columns.index("postal_no")
     candidate = cells[position].strip() if position < len(cells) else ""
-    return candidate if POSTAL_NO_RE.match(candidate) else ""
+    return safe_postal_no(candidate) if POSTAL_NO_RE.match(candidate) else ""
 
 
 def import_members(
@@ -195,6 +266,8 @@ def import_members(
     def reject(number: int, postal_no: str, reason: str) -> None:
         report.rejected.append(Rejection(line=number, postal_no=postal_no, reason=reason))
 
+    deferred: list[_Pending] = []  # lines refused only because another member holds the mobile
+
     bar = tqdm(
         total=scan.lines, initial=1, unit="行", file=progress_file or sys.stderr, disable=not progress
     )
@@ -204,9 +277,16 @@ def import_members(
             if text is None:
                 reject(number, _postal_no_guess(raw, columns), f"编码错误：该行不是{label}编码（整个文件按{label}读取）")
                 continue
+            if encoding == "gbk" and _is_utf8_text(raw):
+                reject(number, _postal_no_guess(raw, columns), "编码错误：该行是UTF-8编码（整个文件按GBK读取），请统一文件编码")
+                continue
             if not text.strip():
                 continue
-            cells = _cells(text)
+            try:
+                cells = _cells(text)
+            except _BadLine as exc:
+                reject(number, _postal_no_guess(text.encode("ascii", errors="replace"), columns), str(exc))
+                continue
             while len(cells) > len(columns) and not cells[-1].strip():
                 cells.pop()  # trailing empty cells, as spreadsheet exports add them
             if len(cells) != len(columns):
@@ -216,9 +296,77 @@ def import_members(
             outcome = _import_record(number, record, tiers, first_seen, actor)
             if isinstance(outcome, Rejection):
                 report.rejected.append(outcome)
+            elif isinstance(outcome, _Pending):
+                deferred.append(outcome)
             else:
                 setattr(report, outcome, getattr(report, outcome) + 1)
+    _resolve_mobile_moves(deferred, report, actor)
+    report.rejected.sort(key=lambda rejection: rejection.line)
     return report
+
+
+@dataclass
+class _Pending:
+    line: int
+    clean: dict
+    tier: Tier
+
+
+class _GroupFailed(Exception):
+    pass
+
+
+def _resolve_mobile_moves(pending: list[_Pending], report: ImportReport, actor) -> None:
+    """Import the lines refused for a mobile held by another member, as a set.
+
+    First each is retried on its own until no more go in (a later line freed the mobile: a
+    chain). What is left may be a cycle (two members swapping mobiles): those lines go in
+    together in one transaction, with their members' mobile indexes released first. A line that
+    still fails leaves the group (rolled back) with its reason, and the rest is tried again.
+    """
+
+    def counted(outcome: str) -> None:
+        setattr(report, outcome, getattr(report, outcome) + 1)
+
+    progress = True
+    while pending and progress:
+        progress, still = False, []
+        for item in pending:
+            try:
+                _, outcome = services.import_member(tier=item.tier, actor=actor, **item.clean)
+            except ParamError as exc:
+                if exc.message == DUPLICATE_MOBILE:
+                    still.append(item)
+                else:
+                    report.rejected.append(Rejection(item.line, item.clean["postal_no"], exc.message))
+                continue
+            counted(outcome)
+            progress = True
+        pending = still
+    while pending:
+        failures: list[tuple[_Pending, str]] = []
+        outcomes: list[str] = []
+        try:
+            with transaction.atomic():
+                postal_nos = [item.clean["postal_no"] for item in pending]
+                list(Member.objects.select_for_update().filter(postal_no__in=postal_nos).order_by("pk"))
+                Member.objects.filter(postal_no__in=postal_nos).update(mobile_index=None)
+                for item in pending:
+                    try:
+                        outcomes.append(services.import_member(tier=item.tier, actor=actor, **item.clean)[1])
+                    except ParamError as exc:
+                        failures.append((item, exc.message))
+                if failures:
+                    raise _GroupFailed
+        except _GroupFailed:
+            for item, message in failures:
+                report.rejected.append(Rejection(item.line, item.clean["postal_no"], message))
+            failed = {id(item) for item, _ in failures}
+            pending = [item for item in pending if id(item) not in failed]
+            continue
+        for outcome in outcomes:
+            counted(outcome)
+        break
 
 
 _CHECKS = (
@@ -229,7 +377,7 @@ _CHECKS = (
 )
 
 
-def _import_record(number: int, record: dict, tiers: dict, first_seen: dict, actor) -> str | Rejection:
+def _import_record(number: int, record: dict, tiers: dict, first_seen: dict, actor) -> str | Rejection | _Pending:
     reasons: list[str] = []
     clean: dict[str, str] = {}
     for key, check in _CHECKS:
@@ -246,13 +394,19 @@ def _import_record(number: int, record: dict, tiers: dict, first_seen: dict, act
     tier_cell = record.get("tier", "")
     tier = tiers.get(tier_cell) or tiers.get(tier_cell.lower())
     if tier is None:
-        reasons.append(f"未知会员等级：{tier_cell}" if tier_cell else "会员等级不能为空")
+        reasons.append(f"未知会员等级：{mask_echo(tier_cell)}" if tier_cell else "会员等级不能为空")
     if reasons:
-        return Rejection(line=number, postal_no=postal_no or _ascii_only(record.get("postal_no", "")), reason="；".join(reasons))
+        return Rejection(
+            line=number,
+            postal_no=safe_postal_no(postal_no or _ascii_only(record.get("postal_no", ""))),
+            reason="；".join(reasons),
+        )
     try:
         _, outcome = services.import_member(tier=tier, actor=actor, **clean)
     except ParamError as exc:
-        return Rejection(line=number, postal_no=postal_no, reason=exc.message)
+        if exc.message == DUPLICATE_MOBILE:
+            return _Pending(line=number, clean=clean, tier=tier)
+        return Rejection(line=number, postal_no=safe_postal_no(postal_no), reason=exc.message)
     return outcome
 
 

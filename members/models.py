@@ -50,11 +50,22 @@ class Member(models.Model):
         permissions = [("reveal_pii", "可查看会员完整手机号与身份证号（留审计记录）")]
 
     def __str__(self) -> str:
-        return f"{self.masked_name} {self.masked_mobile}"
+        # Shown on ops pages and kept in the admin's change log: the short masks.
+        return f"{self.masked_name} {self.short_masked_mobile}"
 
     @property
     def masked_mobile(self) -> str:
+        """``139****5678``: what a till shows the cashier of a member it already identified."""
         return vault.mask_mobile(self.mobile)
+
+    @property
+    def short_masked_mobile(self) -> str:
+        """``*******5678``: what the ops site shows (see docs/members.md, search as a reveal)."""
+        return vault.mask_mobile_short(self.mobile)
+
+    @property
+    def short_masked_id_number(self) -> str:
+        return vault.mask_id_number_short(self.id_number)
 
     @property
     def masked_name(self) -> str:
@@ -110,7 +121,12 @@ class VendorMemberLink(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.merchant_id}:{self.external_id}"
+        # The card number is often the member's mobile: never shown (nor logged) in full.
+        return f"{self.merchant_id}:{self.masked_external_id}"
+
+    @property
+    def masked_external_id(self) -> str:
+        return vault.mask_external_id(self.external_id)
 
     @property
     def active(self) -> bool:
@@ -149,10 +165,22 @@ class Consent(models.Model):
 
 
 class PiiRevealAudit(models.Model):
-    """Who saw a member's full mobile or ID number, when, and why."""
+    """Who saw a member's full mobile or ID number, or looked a member up by one, when, and why.
+
+    An exact search by a full mobile or ID number is a reveal too (it confirms whose the value
+    is): it is recorded with ``kind=search``, the member found (none if nobody matched) and
+    never the value searched.
+    """
+
+    class Kind(models.TextChoices):
+        REVEAL = "reveal", "查看完整信息"
+        SEARCH = "search", "精确查找"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="操作人", on_delete=models.PROTECT)
-    member = models.ForeignKey(Member, verbose_name="会员", on_delete=models.PROTECT, related_name="reveals")
+    kind = models.CharField("类型", max_length=8, choices=Kind.choices, default=Kind.REVEAL)
+    member = models.ForeignKey(
+        Member, verbose_name="会员", on_delete=models.PROTECT, related_name="reveals", null=True, blank=True
+    )
     field = models.CharField("字段", max_length=16, choices=[("mobile", "手机号"), ("id_number", "身份证号")])
     reason = models.CharField("原因", max_length=200)
     at = models.DateTimeField("时间", auto_now_add=True)
@@ -162,9 +190,10 @@ class PiiRevealAudit(models.Model):
         verbose_name_plural = "敏感信息查看记录"
         ordering = ["-at"]
         default_permissions = ("view",)
+        indexes = [models.Index(fields=["user", "kind", "at"], name="pii_audit_user_kind_at")]
 
     def __str__(self) -> str:
-        return f"{self.user_id} {self.field} {self.member_id} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.user_id} {self.kind} {self.field} {self.member_id} {self.at:%Y-%m-%d %H:%M}"
 
 
 from members.codes import MemberCode, MemberRef  # noqa: E402  (dynamic codes and opaque ids)

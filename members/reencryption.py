@@ -8,15 +8,21 @@ Values are re-encrypted with ``vault.rotate`` on the stored token and written ba
 text, so plaintext never needs to be materialised unless ``--reindex`` asks for blind indexes.
 Each batch is one transaction holding row locks on just that batch, so a concurrent service
 call can neither be overwritten nor see a half-rotated row.
+
+Nothing stops the walk: a value no key of the ring opens is left as it is and reported
+(``unreadable``), and a blind index that cannot move to the newest key because another row
+already holds that index (two members with one mobile, let in before the key ring existed) is
+left under its old key and reported (``conflicts``). A rerun does only what is still to do, so
+an interrupted run is resumed by running it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.apps import apps as django_apps
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Cast
 
 from members import vault
@@ -34,6 +40,8 @@ class BatchResult:
     rows: int
     reencrypted: int
     reindexed: int
+    unreadable: list[tuple[int, str]] = field(default_factory=list)  # (pk, column) no key opens
+    conflicts: list[tuple[int, str]] = field(default_factory=list)  # (pk, index column) left as is
 
 
 def encrypted_models() -> Iterator[tuple[type[models.Model], list[str]]]:
@@ -59,35 +67,49 @@ def reencrypt_batch(
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     raw_names = {f"raw_{name}": Cast(name, output_field=models.TextField()) for name in fields}
+    indexes = BLIND_INDEXES.get(model._meta.label_lower, ()) if reindex else ()
     rows = list(
         model._default_manager.select_for_update()
         .filter(pk__gt=after_pk)
         .order_by("pk")
         .annotate(**raw_names)
-        .values("pk", *raw_names)[:batch_size]
+        .values("pk", *raw_names, *(index_field for _, index_field, _ in indexes))[:batch_size]
     )
-    reencrypted = 0
+    result = BatchResult(last_pk=rows[-1]["pk"] if rows else None, rows=len(rows), reencrypted=0, reindexed=0)
     for row in rows:
-        updates = {
-            name: _raw(vault.rotate(row[f"raw_{name}"]))
-            for name in fields
-            if row[f"raw_{name}"] and not vault.is_current(row[f"raw_{name}"])
-        }
+        updates = {}
+        for name in fields:
+            token = row[f"raw_{name}"]
+            if not token or vault.is_current(token):
+                continue
+            try:
+                updates[name] = _raw(vault.rotate(token))
+            except vault.VaultError:
+                result.unreadable.append((row["pk"], name))
         if updates:
             model._default_manager.filter(pk=row["pk"]).update(**updates)
-            reencrypted += 1
-    reindexed = 0
-    indexes = BLIND_INDEXES.get(model._meta.label_lower, ())
-    if reindex and indexes and rows:
-        for obj in model._default_manager.filter(pk__in=[row["pk"] for row in rows]):
-            changes = {}
-            for value_field, index_field, purpose in indexes:
-                value = getattr(obj, value_field)
-                wanted = vault.blind_index(value, purpose=purpose) if value else None
-                if getattr(obj, index_field) != wanted:
-                    changes[index_field] = wanted
-            if changes:
-                model._default_manager.filter(pk=obj.pk).update(**changes)
-                reindexed += 1
-    last_pk = rows[-1]["pk"] if rows else None
-    return BatchResult(last_pk=last_pk, rows=len(rows), reencrypted=reencrypted, reindexed=reindexed)
+            result.reencrypted += 1
+        if indexes and _reindex_row(model, row, indexes, result):
+            result.reindexed += 1
+    return result
+
+
+def _reindex_row(model, row: dict, indexes, result: BatchResult) -> bool:
+    """Move the row's blind indexes to the newest key; True if one changed."""
+    changed = False
+    for value_field, index_field, purpose in indexes:
+        token = row[f"raw_{value_field}"]
+        value = vault.decrypt_or_unreadable(token) if token else ""
+        if vault.is_unreadable(value):
+            continue  # already reported as unreadable; its index stays what it was
+        wanted = vault.blind_index(value, purpose=purpose) if value else None
+        if row[index_field] == wanted:
+            continue
+        try:
+            with transaction.atomic():
+                model._default_manager.filter(pk=row["pk"]).update(**{index_field: wanted})
+        except IntegrityError:
+            result.conflicts.append((row["pk"], index_field))
+            continue
+        changed = True
+    return changed

@@ -33,8 +33,9 @@ def find_member(
         raise ParamError("请提供且只提供一种会员凭证（手机号、邮政会员号或商户会员卡号）")
     members = Member.objects.select_related("tier")
     if mobile is not None:
-        index = vault.blind_index(clean_mobile(mobile), purpose="mobile")
-        return members.filter(mobile_index=index).first()
+        # every key of the blind-index ring: a row not yet reindexed after a key change is found
+        indexes = vault.blind_indexes(clean_mobile(mobile), purpose="mobile")
+        return members.filter(mobile_index__in=indexes).first()
     if postal_no is not None:
         return members.filter(postal_no=clean_postal_no(postal_no)).first()
     if merchant is None or getattr(merchant, "pk", None) is None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hub.errors import MemberNotFound, NoAuth, ParamError
+from hub.errors import MemberNotFound, NoAuth, ParamError, RateLimited
 from hub.models import Merchant
 from members import vault
 from members.models import Consent, Member, PiiRevealAudit, Tier, VendorMemberLink
@@ -30,11 +32,16 @@ from members.validation import (
     clean_name,
     clean_postal_no,
     clean_reason,
+    pii_search_candidate,
 )
 
 logger = logging.getLogger("members.services")
 
 REVEALABLE_FIELDS = {"mobile": "手机号", "id_number": "身份证号"}
+# A reveal or an exact search must say why: at least this many letters/digits/characters.
+REVEAL_REASON_MIN = 2
+# Exact searches by a full mobile or ID number per staff user per hour (settings may lower it).
+PII_SEARCHES_PER_HOUR = 30
 # A till's clock may run slightly ahead of ours; anything beyond this is refused.
 VERIFIED_AT_TOLERANCE = timedelta(minutes=5)
 
@@ -54,6 +61,12 @@ def _mobile_index(mobile: str) -> str:
     return vault.blind_index(mobile, purpose="mobile")
 
 
+def _mobile_indexes(mobile: str) -> list[str]:
+    """Every index the mobile may be stored under (one per key of the ring): lookups and
+    uniqueness checks use all of them, writes the newest (``_mobile_index``)."""
+    return vault.blind_indexes(mobile, purpose="mobile")
+
+
 def _id_number_index(id_number: str) -> str | None:
     return vault.blind_index(id_number, purpose="id_number") if id_number else None
 
@@ -71,12 +84,16 @@ def _lock_member(member: Member) -> Member:
     return locked
 
 
-def _member_conflict(*, postal_no: str | None, mobile_index: str | None, exclude_pk: int | None) -> str | None:
-    """The message for an existing member holding this postal number or mobile, if any."""
+def _member_conflict(
+    *, postal_no: str | None, mobile_index: str | None = None, exclude_pk: int | None, mobile: str | None = None
+) -> str | None:
+    """The message for an existing member holding this postal number or mobile, if any. With
+    ``mobile`` the check covers its index under every key of the ring."""
     others = Member.objects.exclude(pk=exclude_pk) if exclude_pk else Member.objects.all()
     if postal_no and others.filter(postal_no=postal_no).exists():
         return DUPLICATE_POSTAL_NO
-    if mobile_index and others.filter(mobile_index=mobile_index).exists():
+    indexes = _mobile_indexes(mobile) if mobile else [mobile_index] if mobile_index else []
+    if indexes and others.filter(mobile_index__in=indexes).exists():
         return DUPLICATE_MOBILE
     return None
 
@@ -114,7 +131,7 @@ def register_member(
     id_number = clean_id_number(id_number)
     _require_tier(tier)
     mobile_index = _mobile_index(mobile)
-    message = _member_conflict(postal_no=postal_no, mobile_index=mobile_index, exclude_pk=None)
+    message = _member_conflict(postal_no=postal_no, mobile=mobile, exclude_pk=None)
     if message:
         raise ParamError(message)
     member = Member(
@@ -154,7 +171,7 @@ def update_member(
         mobile = clean_mobile(mobile)
         if mobile != locked.mobile:
             index = _mobile_index(mobile)
-            if _member_conflict(postal_no=None, mobile_index=index, exclude_pk=locked.pk):
+            if _member_conflict(postal_no=None, mobile=mobile, exclude_pk=locked.pk):
                 raise ParamError(DUPLICATE_MOBILE)
             locked.mobile, locked.mobile_index = mobile, index
             changed += ["mobile", "mobile_index"]
@@ -307,8 +324,11 @@ def grant_consent(
     source = (source or "").strip()
     if not source or len(source) > 32:
         raise ParamError("授权来源无效")
-    if getattr(member, "pk", None) is None or not Member.objects.filter(pk=member.pk).exists():
+    status = Member.objects.filter(pk=getattr(member, "pk", None)).values_list("status", flat=True).first()
+    if status is None:
         raise MemberNotFound()
+    if status == Member.Status.CLOSED:
+        raise ParamError("会员已注销，不能授权")
     if merchant is None or merchant.pk is None:
         raise ParamError("商户不存在")
     active = Consent.objects.filter(member=member, merchant=merchant, scope=scope, withdrawn_at__isnull=True)
@@ -358,13 +378,64 @@ def reveal_pii(*, user, member: Member, field: str, reason: str) -> str:
         raise NoAuth("无权查看会员完整手机号或身份证号")
     if field not in REVEALABLE_FIELDS:
         raise ParamError("不支持查看该字段")
-    reason = clean_reason(reason, what="查看原因")
+    reason = clean_reason(reason, what="查看原因", min_length=REVEAL_REASON_MIN)
     fresh = Member.objects.filter(pk=getattr(member, "pk", None)).first()
     if fresh is None:
         raise MemberNotFound()
     value = getattr(fresh, field)
+    if vault.is_unreadable(value):
+        raise ParamError(f"该会员的{REVEALABLE_FIELDS[field]}无法解密，请联系系统管理员")
     if not value:
         raise ParamError(f"该会员未登记{REVEALABLE_FIELDS[field]}")
     PiiRevealAudit.objects.create(user=user, member=fresh, field=field, reason=reason)
     logger.info("pii revealed: member=%s field=%s user=%s", fresh.pk, field, user.pk)
     return value
+
+
+def parse_pii_term(term: str | None) -> tuple[str, str] | None:
+    """(``mobile`` or ``id_number``, normalised value) if ``term`` is a full mobile or ID number
+    as people type them (full-width digits, spaces, ``+86``), else ``None``."""
+    candidate = pii_search_candidate(term)
+    for field, check in (("mobile", clean_mobile), ("id_number", clean_id_number)):
+        try:
+            value = check(candidate)
+        except ParamError:
+            continue
+        if value:
+            return field, value
+    return None
+
+
+def _pii_search_limit() -> int:
+    return int(getattr(settings, "MEMBERS_PII_SEARCHES_PER_HOUR", PII_SEARCHES_PER_HOUR))
+
+
+@transaction.atomic
+def search_members_by_pii(*, user, term: str, reason: str) -> tuple[str, list[Member]]:
+    """Exact search by a full mobile or ID number. It confirms whose the value is, so it is a
+    reveal: it needs ``members.reveal_pii`` and a reason, leaves one ``PiiRevealAudit`` row
+    (``kind=search``) per member found (one with no member if nobody matched; the value searched
+    is never stored), and a user may make ``MEMBERS_PII_SEARCHES_PER_HOUR`` of them per hour.
+    Returns the field searched and the members found."""
+    if user is None or not user.is_active or not user.has_perm("members.reveal_pii"):
+        raise NoAuth("按完整手机号或身份证号查找会员需要“查看敏感信息”权限")
+    parsed = parse_pii_term(term)
+    if parsed is None:
+        raise ParamError("请输入完整的11位手机号或18位身份证号")
+    field, value = parsed
+    reason = clean_reason(reason, what="查找原因", min_length=REVEAL_REASON_MIN)
+    # One user's searches are counted one at a time (the row lock), so racing requests cannot
+    # both slip under the limit.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    since = timezone.now() - timedelta(hours=1)
+    done = PiiRevealAudit.objects.filter(user=user, kind=PiiRevealAudit.Kind.SEARCH, at__gte=since).count()
+    if done >= _pii_search_limit():
+        raise RateLimited("精确查找过于频繁，请一小时后再试")
+    indexes = vault.blind_indexes(value, purpose=field)
+    found = list(Member.objects.select_related("tier").filter(**{f"{field}_index__in": indexes}).order_by("pk"))
+    for member in found or [None]:
+        PiiRevealAudit.objects.create(
+            user=user, kind=PiiRevealAudit.Kind.SEARCH, member=member, field=field, reason=reason
+        )
+    logger.info("pii search: field=%s found=%s user=%s", field, len(found), user.pk)
+    return field, found

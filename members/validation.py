@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from hub.errors import ParamError
 
-MOBILE_RE = re.compile(r"^1\d{10}$")
+# ASCII digits only ([0-9], never \d, which also matches full-width and other scripts' digits);
+# input is NFKC-normalised first, so a full-width "１３８…" is read as the ASCII "138…" and gets
+# the same blind index, while "٣" or "²" stay what they are and are refused.
+MOBILE_RE = re.compile(r"^1[0-9]{10}$")
 POSTAL_NO_RE = re.compile(r"^[0-9A-Za-z]{6,32}$")
-ID_NUMBER_RE = re.compile(r"^\d{17}[\dX]$")
+ID_NUMBER_RE = re.compile(r"^[0-9]{17}[0-9X]$")
 EXTERNAL_ID_MAX = 64
 NAME_MAX = 64
 REASON_MAX = 200
+REASON_MIN = 2  # letters, digits or characters; "1" or "." says nothing about why
 
 # What the hub says when a value is already taken (services, admin forms and the import agree).
 DUPLICATE_POSTAL_NO = "邮政会员号已存在"
@@ -29,8 +34,27 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
+def nfkc(value: str | None) -> str:
+    """NFKC-normalised and stripped: full-width digits and letters become ASCII."""
+    return unicodedata.normalize("NFKC", value or "").strip()
+
+
+_SEPARATORS_RE = re.compile(r"[\s\-()]")
+
+
+def pii_search_candidate(value: str | None) -> str:
+    """A search term as a mobile or ID number would be typed: normalised, separators removed and
+    a ``+86`` / ``0086`` / ``86`` country prefix of a mobile dropped (``+86 139 1234 5678`` →
+    ``13912345678``). Only for recognising a lookup; the result still goes through the checks."""
+    value = _SEPARATORS_RE.sub("", nfkc(value))
+    for prefix in ("+86", "0086", "86"):
+        if value.startswith(prefix) and len(value) == len(prefix) + 11 and value[len(prefix)] == "1":
+            return value[len(prefix):]
+    return value
+
+
 def clean_postal_no(value: str | None) -> str:
-    value = (value or "").strip()
+    value = nfkc(value)
     if not value:
         raise ParamError("邮政会员号不能为空")
     if not POSTAL_NO_RE.match(value):
@@ -50,7 +74,7 @@ def clean_name(value: str | None) -> str:
 
 
 def clean_mobile(value: str | None) -> str:
-    value = (value or "").strip()
+    value = nfkc(value)
     if not value:
         raise ParamError("手机号不能为空")
     if not MOBILE_RE.match(value):
@@ -66,7 +90,7 @@ def id_check_char(first17: str) -> str:
 
 def clean_id_number(value: str | None, *, today: dt.date | None = None) -> str:
     """An 18-character resident ID number with a valid birth date and check character, or ""."""
-    value = (value or "").strip().upper()
+    value = nfkc(value).upper()
     if not value:
         return ""
     if len(value) != 18 or not ID_NUMBER_RE.match(value):
@@ -91,10 +115,14 @@ def clean_external_id(value: str | None) -> str:
     return value
 
 
-def clean_reason(value: str | None, *, what: str = "原因") -> str:
+def clean_reason(value: str | None, *, what: str = "原因", min_length: int = 1) -> str:
+    """A free-text reason. ``min_length`` counts letters, digits and Chinese characters only
+    (punctuation and spaces do not make a reason)."""
     value = (value or "").strip()
     if not value:
         raise ParamError(f"请填写{what}")
     if len(value) > REASON_MAX:
         raise ParamError(f"{what}过长（最多{REASON_MAX}个字符）")
+    if sum(1 for char in value if char.isalnum()) < min_length:
+        raise ParamError(f"{what}过短，请具体说明（至少{min_length}个字）")
     return value

@@ -206,3 +206,123 @@ def test_progress_bar_is_shown(tmp_path, capsys):
     path = _write(tmp_path / "one.csv", _utf8(HEADER, "JX7000000001,李强,13900000002,,银卡"))
     call_command("import_members", str(path), stdout=io.StringIO())
     assert "2/2" in capsys.readouterr().err
+
+
+# --- issue 15: findings 15, 19, 20, 21 -----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_reasons_and_report_never_echo_a_full_mobile_or_id_number(tmp_path):
+    report = tmp_path / "rejected.csv"
+    path = _write(
+        tmp_path / "shifted.csv",
+        [
+            *_utf8(
+                HEADER,
+                "JX8000000001,张三,13800000001,,13900000021",           # 2 mobile shifted into the tier column
+                f"JX8000000002,李四,13800000002,,{make_id_number(5)}",   # 3 an ID number there
+            ),
+            ("13900000022,陈七,13800000003,,金卡", "gbk"),              # 4 undecodable; a mobile where the postal number goes
+            *_utf8("11010519491231002X,王五,1380000000,,普卡"),         # 5 an ID number in the postal column
+        ],
+    )
+    output = _run(path, "--report", str(report))
+    written = report.read_text(encoding="utf-8-sig")
+    for secret in ("13900000021", "13900000022", make_id_number(5), "11010519491231002X", "900000021"):
+        assert secret not in output and secret not in written
+    assert _rejected(output) == [
+        "line 2: 未知会员等级：*******0021",
+        f"line 3: 未知会员等级：{'*' * 14}{make_id_number(5)[-4:]}",
+        "line 4: 编码错误：该行不是UTF-8编码（整个文件按UTF-8读取）",
+        "line 5: 手机号格式不正确（应为1开头的11位数字）",
+    ]
+    rows = list(csv.reader(io.StringIO(written)))
+    assert [row[1] for row in rows[1:]] == ["JX8000000001", "JX8000000002", "*******0022", "*************1002X"]
+
+
+@pytest.mark.django_db
+def test_utf8_lines_pasted_into_a_gbk_file_are_refused_not_garbled(tmp_path):
+    path = _write(
+        tmp_path / "mixed.csv",
+        [
+            (HEADER, "gbk"),
+            ("JX9000000001,李强,13900000001,,银卡", "gbk"),
+            ("JX9000000002,张三,13900000002,,gold", "utf-8"),  # pasted from a UTF-8 file
+            ("JX9000000003,欧阳娜娜,13900000003,,gold", "gbk"),
+        ],
+    )
+    output = _run(path)
+    assert "encoding=gbk" in output
+    assert _rejected(output) == ["line 3: 编码错误：该行是UTF-8编码（整个文件按GBK读取），请统一文件编码"]
+    assert _summary(output) == "created=2 updated=0 unchanged=0 rejected=1"
+    assert sorted(Member.objects.values_list("postal_no", flat=True)) == ["JX9000000001", "JX9000000003"]
+    assert {m.name for m in Member.objects.all()} == {"李强", "欧阳娜娜"}
+
+
+@pytest.mark.django_db
+def test_a_file_that_swaps_two_mobiles_imports_and_a_rerun_is_a_no_op(tmp_path):
+    first = MemberFactory(postal_no="JXSWAP000001", name="甲", mobile="13600000001")
+    second = MemberFactory(postal_no="JXSWAP000002", name="乙", mobile="13600000002")
+    path = _write(
+        tmp_path / "swap.csv",
+        _utf8(
+            HEADER,
+            f"JXSWAP000001,甲,13600000002,{first.id_number},普卡",
+            f"JXSWAP000002,乙,13600000001,{second.id_number},普卡",
+        ),
+    )
+    output = _run(path)
+    assert _summary(output) == "created=0 updated=2 unchanged=0 rejected=0", output
+    assert find_member(mobile="13600000002") == first and find_member(mobile="13600000001") == second
+    before = _table()
+    assert _summary(_run(path)) == "created=0 updated=0 unchanged=2 rejected=0"
+    assert _table() == before
+
+
+@pytest.mark.django_db
+def test_a_mobile_freed_by_a_later_line_is_taken_in_the_same_run(tmp_path):
+    first = MemberFactory(postal_no="JXFREE000001", name="甲", mobile="13600000011")
+    second = MemberFactory(postal_no="JXFREE000002", name="乙", mobile="13600000012")
+    outsider = MemberFactory(mobile="13600000099")
+    path = _write(
+        tmp_path / "chain.csv",
+        _utf8(
+            HEADER,
+            f"JXFREE000001,甲,13600000012,{first.id_number},普卡",   # wants the mobile line 3 frees
+            f"JXFREE000002,乙,13600000013,{second.id_number},普卡",
+            "JXFREE000003,丙,13600000099,,普卡",                      # held by a member not in the file
+            "JXFREE000004,丁,13600000011,,普卡",                      # freed by line 2
+        ),
+    )
+    output = _run(path)
+    assert _rejected(output) == ["line 4: 手机号已被其他会员使用"]
+    assert _summary(output) == "created=1 updated=2 unchanged=0 rejected=1"
+    assert find_member(mobile="13600000012") == first and find_member(mobile="13600000013") == second
+    assert find_member(mobile="13600000011").postal_no == "JXFREE000004"
+    assert find_member(mobile="13600000099") == outsider
+    again = _run(path)
+    assert _summary(again) == "created=0 updated=0 unchanged=3 rejected=1"
+
+
+@pytest.mark.django_db
+def test_a_carriage_return_inside_a_cell_rejects_only_that_line(tmp_path):
+    path = tmp_path / "cr.csv"
+    path.write_bytes(
+        (HEADER + "\r\n").encode()
+        + "JXCR00000001,张\r三,13900000031,,普卡\r\n".encode()
+        + '"JXCR00000002","李\r四",13900000032,,普卡\r\n'.encode()
+        + "JXCR00000003,王五,13900000033,,普卡\r\n".encode()
+    )
+    output = _run(path)
+    assert [line.split(":")[0] for line in _rejected(output)] == ["line 2", "line 3"]
+    assert all("换行符" in line for line in _rejected(output))
+    assert _summary(output) == "created=1 updated=0 unchanged=0 rejected=2"
+
+
+@pytest.mark.django_db
+def test_a_file_with_cr_only_line_ends_gets_the_chinese_refusal(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes((HEADER + "\rJXCR00000010,张三,13900000041,,普卡\r").encode())
+    with pytest.raises(CommandError, match="换行符无法识别"):
+        _run(path)
+    assert not Member.objects.exists()

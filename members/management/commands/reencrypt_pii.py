@@ -14,7 +14,9 @@ class Command(BaseCommand):
     help = (
         "Re-encrypt every encrypted column still under an older key of FIELD_ENCRYPTION_KEYS "
         "with the newest one, in batches; --reindex also recomputes the blind indexes "
-        "(needed after BLIND_INDEX_KEY changes). Safe to run again."
+        "(needed after the blind index key changes). Values no key decrypts and indexes that "
+        "collide with another row are skipped and listed; the command then exits with an error. "
+        "Safe to run again; an interrupted run resumes."
     )
 
     def add_arguments(self, parser):
@@ -27,6 +29,7 @@ class Command(BaseCommand):
         targets = list(encrypted_models())
         total = sum(model._default_manager.count() for model, _ in targets)
         totals = {"rows": 0, "reencrypted": 0, "reindexed": 0}
+        problems: list[str] = []
         with tqdm(total=total, unit="row", file=sys.stderr, disable=options["verbosity"] == 0) as bar:
             for model, fields in targets:
                 counts = {"rows": 0, "reencrypted": 0, "reindexed": 0}
@@ -40,6 +43,13 @@ class Command(BaseCommand):
                     after_pk = result.last_pk
                     for key in counts:
                         counts[key] += getattr(result, key)
+                    for pk, column in result.unreadable:
+                        problems.append(f"{model._meta.label} id={pk} {column}: no key of FIELD_ENCRYPTION_KEYS decrypts it")
+                    for pk, column in result.conflicts:
+                        problems.append(
+                            f"{model._meta.label} id={pk} {column}: another row already has this value's newest "
+                            "index (duplicate value); left under its old key"
+                        )
                     bar.update(result.rows)
                 for key in counts:
                     totals[key] += counts[key]
@@ -48,5 +58,13 @@ class Command(BaseCommand):
                     f"reindexed={counts['reindexed']}"
                 )
         self.stdout.write(
-            f"total: rows={totals['rows']} reencrypted={totals['reencrypted']} reindexed={totals['reindexed']}"
+            f"total: rows={totals['rows']} reencrypted={totals['reencrypted']} reindexed={totals['reindexed']} "
+            f"skipped={len(problems)}"
         )
+        for problem in problems:
+            self.stdout.write(f"skipped: {problem}")
+        if problems:
+            raise CommandError(
+                f"{len(problems)} value(s) skipped (listed above). Do not remove any key from "
+                "FIELD_ENCRYPTION_KEYS or BLIND_INDEX_KEYS until they are repaired and a rerun reports none."
+            )
