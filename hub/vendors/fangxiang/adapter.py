@@ -16,25 +16,35 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from hub.errors import DomainError, ParamError
-from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec, require_str
+from hub.gateway.base import (
+    MAX_BODY_BYTES,
+    CredentialKeys,
+    ParsedCall,
+    ReadResponse,
+    RequestSpec,
+    Sandbox,
+    TillHelpers,
+    require_str,
+)
 from hub.gateway.canonical import TillCommand
+from hub.timezone import SHANGHAI
 from hub.vendors.fangxiang import envelope, signing, views
 from hub.vendors.fangxiang import fields as fx_fields
 from hub.vendors.fangxiang import keys as hub_keys
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"  # hub/fixtures: the contract's published test keys
 CONTENT_TYPE = "application/json; charset=utf-8"
 FORM_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 REQUIRED = ("app_id", "method", "charset", "sign_type", "timestamp", "version", "biz_content", "sign")
 FIXED = {"format": "JSON", "charset": "utf-8", "sign_type": "RSA2", "version": "1.0"}  # format may be omitted
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
 
 SUCCESS = ("10000", "Success")
 MISSING = ("40001", "Missing Required Arguments")
@@ -54,7 +64,17 @@ ENVELOPE_FIELDS = ("code", "msg", "sub_code", "sub_msg")
 
 class FangxiangAdapter:
     code = "fangxiang"
+    name = "方象"
+    auth_scheme = "rsa"
     ops = frozenset(fx_fields.METHOD_OF)
+    mount = "gateway/fangxiang/"
+    max_body_bytes = MAX_BODY_BYTES
+    merchant_field = None
+    nonce_repeat = "replay"  # no nonce field: the derived nonce repeats only when the request does
+    sandbox = Sandbox("SBX_FX", "沙箱·方象测试超市", "S001", "P03", "fx_test_app",
+                      public_key_file=FIXTURES / "fangxiang_test_vendor_public.pem",
+                      private_key_file=FIXTURES / "fangxiang_test_vendor_private.pem")
+    helpers = TillHelpers(member_field="member_id")
 
     def __init__(self, *, prefix: str = "/gateway/fangxiang/"):
         self.prefix = prefix  # where the gateway mounts get_urls(); used by build_request

@@ -18,7 +18,16 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from hub.errors import DomainError, ParamError, SignError
-from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec, require_str
+from hub.gateway.base import (
+    MAX_BODY_BYTES,
+    CredentialKeys,
+    ParsedCall,
+    ReadResponse,
+    RequestSpec,
+    Sandbox,
+    TillHelpers,
+    require_str,
+)
 from hub.gateway.canonical import TillCommand
 from hub.gateway.hmac_signing import candidate_secrets, response_signed, sign_response
 from hub.gateway.jsonio import dumps_compact, loads_object, read_body
@@ -49,7 +58,7 @@ HTTP_STATUS = {
 _AUTH_FORMATS = {
     "appid": re.compile(r"^[A-Za-z0-9_.\-]{1,64}$"),
     "nonce_str": re.compile(r"^[A-Za-z0-9_\-]{1,64}$"),
-    "timestamp": re.compile(r"^\d{1,11}$"),
+    "timestamp": re.compile(r"^[0-9]{1,11}$"),
     "signature": re.compile(r"^[A-Za-z0-9+/]{1,128}={0,2}$"),
 }
 
@@ -71,6 +80,15 @@ def _authorization(request: HttpRequest) -> dict[str, str]:
 
 class KemaiAdapter:
     code = "kemai"
+    name = "科脉"
+    auth_scheme = "secret"
+    ops = frozenset(endpoints.ENDPOINTS)
+    mount = "gateway/kemai/"
+    max_body_bytes = MAX_BODY_BYTES
+    merchant_field = None
+    nonce_repeat = "refuse"
+    sandbox = Sandbox("SBX_KM", "沙箱·科脉测试超市", "S001", "P03", "km_test_app", "km-test-secret-0001")
+    helpers = TillHelpers(member_field="member_id")
 
     def __init__(
         self,

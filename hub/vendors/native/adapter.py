@@ -19,7 +19,15 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from hub.errors import DomainError, ParamError, SignError
-from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys, ParsedCall, ReadResponse, RequestSpec
+from hub.gateway.base import (
+    MAX_BODY_BYTES,
+    CredentialKeys,
+    ParsedCall,
+    ReadResponse,
+    RequestSpec,
+    Sandbox,
+    TillHelpers,
+)
 from hub.gateway.canonical import TillCommand
 from hub.gateway.hmac_signing import candidate_secrets, response_signed, sign_response
 from hub.gateway.jsonio import dumps_compact, loads_object, read_body
@@ -30,7 +38,7 @@ BATCH_MAX_BODY_BYTES = 512 * 1024  # 1,000 items of up to ~500 bytes each
 
 _AUTH_FORMATS = {
     "app_key": re.compile(r"^[A-Za-z0-9_.\-]{1,64}$"),
-    "timestamp": re.compile(r"^\d{1,10}$"),
+    "timestamp": re.compile(r"^[0-9]{1,10}$"),
     "nonce": re.compile(r"^[A-Za-z0-9_\-]{8,64}$"),
     "signature": re.compile(r"^[A-Za-z0-9+/]{43}=$"),
 }
@@ -54,8 +62,15 @@ def _authorization(request: HttpRequest) -> dict[str, str]:
 
 class NativeAdapter:
     code = "native"
+    name = "清算中心原生接口"
+    auth_scheme = "secret"
+    ops = frozenset(endpoints.ENDPOINTS)  # the canonical operations and "batch"
     mount = "api/v1/till/"  # the public address, where the registry mounts it (not gateway/native/)
     max_body_bytes = BATCH_MAX_BODY_BYTES  # the largest body any endpoint takes; each checks its own
+    merchant_field = None
+    nonce_repeat = "refuse"
+    sandbox = Sandbox("SBX_HUB", "沙箱·原生接口测试商户", "S001", "P03", "hub_test_app", "hub-test-secret-0001")
+    helpers = TillHelpers(member_field="member_ref")
 
     def __init__(self, *, prefix: str = "/" + mount, clock: Callable[[], float] = time.time,
                  nonce_factory: Callable[[], str] = lambda: secrets.token_hex(16)):
