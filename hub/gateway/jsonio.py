@@ -2,7 +2,8 @@
 
 Numbers with a fraction or exponent decode to ``Decimal`` (never ``float``), so a value like
 ``128.5`` where an integer is due is refused by the field's own check with the field's name.
-NaN/Infinity, duplicate keys, invalid UTF-8 and absurd nesting are refused as PARAM_ERROR.
+NaN/Infinity, duplicate keys, invalid UTF-8, lone surrogates (``\\ud800``) and absurd nesting are
+refused as PARAM_ERROR.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def loads_object(raw: bytes | str, *, what: str = "请求体") -> dict:
         raise ParamError(f"{what}不是有效的 JSON") from None
     if not isinstance(value, dict):
         raise ParamError(f"{what}应为 JSON 对象")
+    try:  # a "\\ud800" escape decodes to a lone surrogate, which no text encoding can carry
+        dumps_compact(value).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParamError(f"{what}含有无效的 Unicode 字符") from None
     return value
 
 

@@ -64,8 +64,11 @@ def sync_vendors(vendor_model=None, *, using: str = "default") -> int:
     return created
 
 
-def sync_vendors_after_migrate(sender, *, apps, using="default", **kwargs) -> None:
-    """post_migrate: the registry's vendors exist in every migrated database."""
+def sync_vendors_after_migrate(sender, *, apps=None, using="default", **kwargs) -> None:
+    """post_migrate (after migrate, and after a flush): the registry's vendors exist in every
+    migrated database."""
+    if apps is None:
+        from django.apps import apps
     try:
         vendor_model = apps.get_model("hub", "Vendor")
     except LookupError:  # migrating backwards past the model

@@ -5,9 +5,12 @@ Translation only, no database. ``POST gateway/fangxiang/gateway.do`` with form p
 always HTTP 200 JSON signed with the hub's private key (see ``keys``), whose public half is
 served at ``GET gateway/fangxiang/public-key``.
 
-Fangxiang has no nonce parameter. RSA PKCS#1 v1.5 signatures are deterministic, so the nonce of
-a call is a digest of its signature: a byte-identical resend is the replay the gateway refuses,
-while any genuinely new request (new timestamp or content) has a new one.
+Fangxiang has no nonce parameter; request numbers are the idempotency key, as on Alipay. RSA
+PKCS#1 v1.5 signatures are deterministic, so the nonce of a call is a digest of the app id and
+the signature's decoded bytes (only the canonical Base64 spelling is accepted): it repeats only
+when the very same request is sent again, which the gateway answers as that request's retry
+(``nonce_repeat = "replay"``: the stored first answer; a used member code stays used), while any
+genuinely new request (new timestamp or content) has a new one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from hub.errors import DomainError, ParamError
+from hub.errors import DomainError, ParamError, SignError
 from hub.gateway.base import (
     MAX_BODY_BYTES,
     CredentialKeys,
@@ -127,6 +130,12 @@ class FangxiangAdapter:
             raise ParamError("参数格式错误：timestamp（应为 yyyy-MM-dd HH:mm:ss）") from None
         command = fx_fields.command_from_biz(method, envelope.read_biz_content(params["biz_content"]))
         signature = params["sign"]
+        raw_signature = signing.canonical_signature(signature)
+        if raw_signature is None:
+            # 2048-bit signatures leave 4 unused bits in their Base64: 15 other spellings decode to
+            # the same bytes. Only the one canonical spelling is accepted, so a captured request
+            # cannot be resent looking new.
+            raise SignError("签名格式错误：sign 应为标准 Base64 编码")
         message = signing.sign_string(params)
 
         def verify(keys: CredentialKeys) -> str | None:
@@ -134,7 +143,9 @@ class FangxiangAdapter:
                 return None
             return "" if signing.rsa_verify(message, signature, keys.public_key_pem) else None
 
-        nonce = hashlib.sha256(signature.replace(" ", "+").encode("utf-8")).hexdigest()[:32]
+        # The call's nonce: a digest of the app id and the signature's bytes (deterministic for
+        # PKCS#1 v1.5), so it repeats exactly when the same request is sent again.
+        nonce = hashlib.sha256(app_id.encode("utf-8") + b"\n" + raw_signature).hexdigest()[:32]
         return ParsedCall(app_key=app_id, nonce=nonce, timestamp=timestamp, command=command, verify=verify,
                           context=dict(context))
 

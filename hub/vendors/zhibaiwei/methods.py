@@ -144,7 +144,25 @@ _PARSERS = {
 }
 
 
+# The ParmJson keys each method takes; any other key is refused. The KEY does not cover the
+# method (it is in the path), so without this a body signed for one method (VipSaleSheet) would
+# be accepted by another (VipSheetCancel, reversing the sale).
+PARAMS = {
+    "GetVipInfo": ("BranchJg", "PosID", "OperID", "Code"),
+    "VipSaleSheet": ("BranchJg", "PosID", "OperID", "SheetNo", "VipNo", "SheetAmt", "sDateTime", "Memo"),
+    "VipPaySheet": ("BranchJg", "PosID", "OperID", "SheetNo", "VipNo", "PayIntegral", "PayAmt"),
+    "VipRetSheet": ("BranchJg", "PosID", "OperID", "RetSheetNo", "SheetNo", "RetAmt", "RetIntegral"),
+    "VipSheetCancel": ("BranchJg", "PosID", "SheetNo"),
+    "QuerySheet": ("SheetNo",),
+    "DayEnd": ("BranchJg", "PosID", "BizDate", "SaleCount", "SaleIntegral", "PayCount", "PayIntegral", "RetCount",
+               "RetIntegral"),
+}
+
+
 def parse_params(method: str, params: dict) -> TillCommand:
+    unknown = [name for name in params if name not in PARAMS[method]]
+    if unknown:
+        raise ParamError(f"不支持的参数：{str(unknown[0])[:32]}（{method} 不接受该参数）")
     return TillCommand(op=METHODS[method], **_PARSERS[method](params))
 
 

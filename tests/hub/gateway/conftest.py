@@ -93,3 +93,18 @@ def sandbox(db, settings):
     service.clear_caches()
     seed()
     return {code: till_for(code) for code in registry.adapters()}
+
+
+def test_database_url() -> str:
+    """The URL of the test database, for processes started by a test (transactional tests only:
+    they see what the test committed)."""
+    import os
+    from urllib.parse import urlparse
+
+    from django.db import connection
+
+    base = urlparse(os.environ["DATABASE_URL"])
+    return base._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+
+
+test_database_url.__test__ = False  # a helper, not a test
