@@ -190,10 +190,6 @@ or an unsigned 200 means the outcome is unknown: query or reverse, never assume 
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # Who may read the schema and the docs: everyone in development; signed-in staff in production
-    # (hub.settings_production). Sessions are the admin site's.
-    "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {"SuccessCodeEnum": "hub.api.serializers.SUCCESS_CODE",
                             "ErrorCodeEnum": "hub.api.serializers.ERROR_CODES",
                             "ResultCodeEnum": "hub.api.serializers.RESULT_CODES"},
@@ -233,6 +229,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# The API schema and Swagger UI (/api/schema/, /api/docs/): open in development, signed-in staff
+# only in production (hub.settings_production; hub.security.staff_only_docs).
+API_DOCS_STAFF_ONLY = env_bool("API_DOCS_STAFF_ONLY", False)
 
 # Content-Security-Policy of every page (hub.security): the admin and the API docs load nothing
 # from elsewhere. Swagger UI's own stylesheet needs inline styles.

@@ -25,9 +25,7 @@ from hub.settings import (
     FANGXIANG_HUB_PRIVATE_KEY,
     FIELD_ENCRYPTION_KEYS,
     HUB_TILL_ADAPTERS,
-    REST_FRAMEWORK,
     SECRET_KEY,
-    SPECTACULAR_SETTINGS,
     env_bool,
 )
 
@@ -71,5 +69,4 @@ if _proxy_header and not _proxy_header.startswith("HTTP_"):
                                "HTTP_X_FORWARDED_PROTO")
 
 # The API schema and Swagger UI: signed-in staff only (the admin's session).
-SPECTACULAR_SETTINGS = {**SPECTACULAR_SETTINGS, "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"]}
-REST_FRAMEWORK = {**REST_FRAMEWORK}
+API_DOCS_STAFF_ONLY = True

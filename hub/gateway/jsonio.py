@@ -9,12 +9,15 @@ refused as PARAM_ERROR.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from django.core.exceptions import RequestDataTooBig
 
 from hub.errors import ParamError
 from hub.gateway.base import MAX_BODY_BYTES
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_constant(name: str):
@@ -43,11 +46,19 @@ def loads_object(raw: bytes | str, *, what: str = "请求体") -> dict:
         raise ParamError(f"{what}不是有效的 JSON") from None
     if not isinstance(value, dict):
         raise ParamError(f"{what}应为 JSON 对象")
-    try:  # a "\\ud800" escape decodes to a lone surrogate, which no text encoding can carry
-        dumps_compact(value).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ParamError(f"{what}含有无效的 Unicode 字符") from None
+    if _has_surrogate(value):  # a "\\ud800" escape decodes to a lone surrogate, which no encoding carries
+        raise ParamError(f"{what}含有无效的 Unicode 字符")
     return value
+
+
+def _has_surrogate(value) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 def dumps_compact(value) -> str:
