@@ -43,6 +43,8 @@ ROLES: dict[str, tuple[str, ...]] = {
         "hub.view_reconciliationrun", "hub.add_reconciliationrun", "hub.view_reconciliationrow",
         "hub.view_reconciliationdifference", "hub.resolve_reconciliationdifference",
         "hub.view_tillcall",
+        # start the ledger invariant check (账务检查), a job that writes its run: not a read-only role's
+        "*.add_ledgercheckrun",
     ),
     # Finance: sees everything in the network, members and the ledger; clearing lives in hub.
     FINANCE: (

@@ -245,3 +245,28 @@ def test_docs_name_only_addresses_and_files_that_exist():
             resolve(concrete)
         except Resolver404:
             pytest.fail(f"docs/native-api.md names {address}, which the hub does not serve")
+
+
+@pytest.mark.django_db
+def test_the_read_only_audit_role_cannot_start_the_ledger_check(client):
+    """Finding 9: 审计 may look at the ledger-check runs, not start the job (it writes a run)."""
+    from django.contrib.auth.models import Group
+    from django.urls import NoReverseMatch, reverse
+
+    from hub.clearing.models import LedgerCheckRun
+    from tests.members.factories import UserFactory
+
+    meta = LedgerCheckRun._meta
+    try:
+        url = reverse(f"admin:{meta.app_label}_{meta.model_name}_run")
+    except NoReverseMatch:
+        url = reverse("admin:hub_ledgercheckrun_run")
+    for role, allowed in (("审计", False), ("运营", True)):
+        user = UserFactory()
+        user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        if role == "审计":  # it sees the runs
+            assert client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")).status_code == 200
+        answer = client.post(url)
+        assert (answer.status_code == 302) is allowed, (role, answer.status_code)
+        assert (answer.status_code == 403) is not allowed, (role, answer.status_code)
