@@ -263,6 +263,7 @@ def test_make_run_web_server_holds_40_simultaneous_redemptions(settings, tmp_pat
     over 40 connections at the same moment: every connection answered, exactly as many
     redemptions succeed as the balance covers, the rest refused as insufficient."""
     import http.client
+    import importlib
     import os
     import socket
     import threading
@@ -274,12 +275,16 @@ def test_make_run_web_server_holds_40_simultaneous_redemptions(settings, tmp_pat
     from hub.gateway import registry
     from hub.gateway.canonical import TillCommand
     from members.codes import ref_for
+    from members.models import Tier
     from members.selectors import find_member
     from points import selectors
     from points.models import Program
     from tests.hub.gateway.conftest import test_database_url
 
     settings.DEBUG = True
+    # a transactional test before this one flushed the tiers the migrations made: put them back
+    for code, name, rank in importlib.import_module("members.migrations.0002_tiers").TIERS:
+        Tier.objects.update_or_create(code=code, defaults={"name": name, "rank": rank})
     seed()
     adapter = registry.get_adapter("native")
     box = adapter.sandbox

@@ -6,6 +6,7 @@ import base64
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
@@ -270,3 +271,27 @@ def test_the_read_only_audit_role_cannot_start_the_ledger_check(client):
         answer = client.post(url)
         assert (answer.status_code == 302) is allowed, (role, answer.status_code)
         assert (answer.status_code == 403) is not allowed, (role, answer.status_code)
+
+
+# ---- 7. nonces for their window, call records for their retention -----------------------------------
+
+@pytest.mark.django_db
+def test_prune_keeps_the_nonce_window_and_the_call_retention(settings):
+    from django.db import connection
+    from django_celery_beat.models import PeriodicTask
+
+    from hub.gateway.retention import prune
+    from hub.models import TillCall, TillNonce
+
+    settings.GATEWAY_CALL_RETENTION_DAYS = 30
+    now = timezone.now()
+    TillNonce.objects.bulk_create([TillNonce(credential_id=1, nonce="old", seen_at=now - timedelta(minutes=16)),
+                                   TillNonce(credential_id=1, nonce="new", seen_at=now - timedelta(minutes=14))])
+    TillCall.objects.bulk_create([TillCall(vendor="kemai", code="SUCCESS", received_at=now - timedelta(days=31)),
+                                  TillCall(vendor="kemai", code="SUCCESS", received_at=now - timedelta(days=29))])
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO hub_gateway_counter (key, value, expires_at) VALUES ('gone', 1, now() - interval '1 s')")
+    assert prune(now=now) == {"nonces": 1, "calls": 1, "counters": 1}
+    assert list(TillNonce.objects.values_list("nonce", flat=True)) == ["new"]
+    assert TillCall.objects.get().received_at == now - timedelta(days=29)
+    assert PeriodicTask.objects.get(task="hub.prune_gateway").enabled  # scheduled daily
