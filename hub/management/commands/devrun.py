@@ -85,6 +85,8 @@ def prepare(stdout=None) -> bool:
     created now."""
     call_command("migrate", interactive=False, verbosity=0)
     call_command("createcachetable", verbosity=0)  # the shared cache when CACHE_URL is unset
+    if stdout is not None:
+        stdout.write("数据库迁移完成 / migrations applied")
     call_command("seed_demo", stdout=stdout)
     created = ensure_admin()
     ensure_broker_folders()
@@ -117,16 +119,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, no_celery, dev, workers, **options):
         created = prepare(self.stdout)
-        self.stdout.write("数据库迁移完成 / migrations applied")
 
         procs: list[subprocess.Popen] = []
         try:
             for command in child_commands(addr, celery=not no_celery, dev=dev, workers=workers):
                 procs.append(subprocess.Popen(command))
+            server = "runserver, auto-reload" if dev else f"gunicorn, {workers or web_workers()} workers"
             password = ADMIN_PASSWORD if created else f"{ADMIN_PASSWORD}（首次创建时的密码）"
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"\n  清算中心已启动 / hub running: http://{addr}/\n"
+                    f"\n  清算中心已启动 / hub running: http://{addr}/ ({server})\n"
                     f"  运营后台 admin: http://{addr}/admin/  用户名 {ADMIN_USER}  密码 {password}\n"
                     f"  API 文档: http://{addr}/api/docs/\n"
                     f"  Celery: {'worker + beat, broker ' + settings.CELERY_BROKER_URL if not no_celery else '未启动'}\n"
