@@ -68,12 +68,12 @@ def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
             raise ParamError(f"请求体过大（上限 {limit // 1024} KiB）")
         call = adapter.parse(request, **kwargs)
         credential, keys = authenticate(adapter, call)
-        fresh = _use_nonce(credential, call)
+        _check_batch(call.command)
+        record, fresh, count = _admit(credential, adapter, call)
         if not fresh and getattr(adapter, "nonce_repeat", "refuse") != "replay":
             raise NonceReused()
-        record = _record_start(credential, adapter, call)
         if fresh:  # a repeat answered as the request's own retry costs the merchant nothing
-            _rate_limit(credential, call.command)
+            _rate_limit(credential, call.command, count)
         outcome = dispatch(credential, call.command, context(credential, call))
     except DomainError as exc:
         outcome = exc
@@ -149,19 +149,56 @@ def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None) -> t
     return credential, keys
 
 
-def _use_nonce(credential: Credential, call: ParsedCall) -> bool:
-    """Record the call's nonce; False if the credential used it within the last 15 minutes.
+_ADMIT = """
+WITH fresh AS (
+    INSERT INTO hub_till_nonce (credential_id, nonce, seen_at) VALUES (%(credential)s, %(nonce)s, now())
+    ON CONFLICT (credential_id, nonce) DO UPDATE SET seen_at = EXCLUDED.seen_at
+    WHERE hub_till_nonce.seen_at <= now() - make_interval(secs => %(window)s)
+    RETURNING 1
+), recorded AS (
+    INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code, received_at)
+    VALUES (%(credential)s, %(merchant)s, %(vendor)s, %(nonce)s, %(op)s, %(request_no)s, '', now())
+    RETURNING id
+)
+SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh)
+"""
+# With counters in PostgreSQL, the rate-limit increment rides in the same statement, only when
+# the nonce is fresh: one round trip per call for nonce, record and limit.
+_ADMIT_COUNTING = _ADMIT.split("\nSELECT")[0] + """, counted AS (
+    INSERT INTO hub_gateway_counter (key, value, expires_at)
+    SELECT %(key)s, %(units)s, now() + make_interval(secs => %(key_window)s) WHERE EXISTS (SELECT 1 FROM fresh)
+    ON CONFLICT (key) DO UPDATE SET
+        value = CASE WHEN hub_gateway_counter.expires_at <= now() THEN EXCLUDED.value
+                     ELSE hub_gateway_counter.value + EXCLUDED.value END,
+        expires_at = CASE WHEN hub_gateway_counter.expires_at <= now() THEN EXCLUDED.expires_at
+                          ELSE hub_gateway_counter.expires_at END
+    RETURNING value
+)
+SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), (SELECT value FROM counted)
+"""
 
-    A nonce older than the window may come again (the timestamp check refuses the old request
-    itself long before); expired nonces are pruned (hub.gateway.retention)."""
+
+def _rate_key(credential: Credential) -> str:
+    return f"gw-rate:{credential.pk}:{int(time.time() // RATE_WINDOW)}"
+
+
+def _admit(credential: Credential, adapter, call: ParsedCall) -> tuple[int, bool, int | None]:
+    """Record the call and its nonce in one statement: (record id, whether the nonce is fresh, the
+    rate-limit count after this call when counted here).
+
+    A nonce is single use per credential for 15 minutes; one older than that may come again (the
+    timestamp check refuses the old request itself long before); expired nonces are pruned
+    (hub.gateway.retention)."""
+    params = {"credential": credential.pk, "merchant": credential.merchant_id, "vendor": adapter.code,
+              "nonce": call.nonce[:64], "op": call.command.op, "request_no": _request_no(call),
+              "window": NONCE_WINDOW.total_seconds()}
+    counting = not throttle.uses_redis()
+    if counting:
+        params.update(key=_rate_key(credential), units=_units(call.command), key_window=2 * RATE_WINDOW)
     with connection.cursor() as cursor:
-        cursor.execute(
-            """INSERT INTO hub_till_nonce (credential_id, nonce, seen_at) VALUES (%s, %s, now())
-               ON CONFLICT (credential_id, nonce) DO UPDATE SET seen_at = EXCLUDED.seen_at
-               WHERE hub_till_nonce.seen_at <= now() - make_interval(secs => %s)
-               RETURNING 1""",
-            [credential.pk, call.nonce[:64], NONCE_WINDOW.total_seconds()])
-        return cursor.fetchone() is not None
+        cursor.execute(_ADMIT_COUNTING if counting else _ADMIT, params)
+        row = cursor.fetchone()
+    return row[0], row[1], (row[2] if counting else None)
 
 
 def _units(command: TillCommand) -> int:
@@ -181,15 +218,19 @@ def _weak_items(command: TillCommand) -> int:
     return weak
 
 
-def _rate_limit(credential: Credential, command: TillCommand) -> None:
+def _check_batch(command: TillCommand) -> None:
     if command.op == BATCH_OP:
         cap = getattr(settings, "GATEWAY_BATCH_MAX_WEAK_ITEMS", 20)
         if _weak_items(command) > cap:
             raise ParamError(f"批量上传中以手机号或卡号指定会员的条目过多（上限 {cap} 条），请使用会员标识")
+
+
+def _rate_limit(credential: Credential, command: TillCommand, count: int | None = None) -> None:
+    """RATE_LIMITED past GATEWAY_RATE_LIMIT_PER_MINUTE units (``count``: already counted by _admit)."""
     limit = getattr(settings, "GATEWAY_RATE_LIMIT_PER_MINUTE", 6000)
-    key = f"gw-rate:{credential.pk}:{int(time.time() // RATE_WINDOW)}"
-    units = _units(command)
-    if throttle.hit(key, window=2 * RATE_WINDOW, amount=units) > limit:
+    if count is None:
+        count = throttle.hit(_rate_key(credential), window=2 * RATE_WINDOW, amount=_units(command))
+    if count > limit:
         raise RateLimited()
 
 
@@ -197,16 +238,6 @@ def _request_no(call: ParsedCall | None) -> str:
     if call is None:
         return ""
     return (call.command.request_no or call.command.original_request_no)[:64]
-
-
-def _record_start(credential: Credential, adapter, call: ParsedCall) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code, received_at)
-               VALUES (%s, %s, %s, %s, %s, %s, '', now()) RETURNING id""",
-            [credential.pk, credential.merchant_id, adapter.code, call.nonce[:64], call.command.op,
-             _request_no(call)])
-        return cursor.fetchone()[0]
 
 
 def _record_end(record: int | None, credential, adapter, call, outcome, started) -> None:

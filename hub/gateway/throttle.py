@@ -30,9 +30,13 @@ RETURNING value
 """
 
 
+def uses_redis() -> bool:
+    return cache.__class__.__name__ == "RedisCache"
+
+
 def _redis():
     """The Redis client of the default cache, or None when the cache is not Redis."""
-    if cache.__class__.__name__ != "RedisCache":
+    if not uses_redis():
         return None
     return cache._cache.get_client(write=True)  # noqa: SLF001 - Django's own RedisCache client
 
