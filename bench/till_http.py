@@ -86,7 +86,6 @@ def seed(members: int, warmup: int) -> dict:
     from django.db import connection
 
     from hub.credentials import issue_credential
-    from hub.demo import SANDBOX
     from hub.demo import seed as seed_demo
     from hub.gateway.base import CredentialKeys
     from hub.gateway.registry import adapters
@@ -94,24 +93,25 @@ def seed(members: int, warmup: int) -> dict:
     from points.models import Program
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
     seed_demo()
     program = Program.objects.get(code="POSTAL")
     tills = {}
-    for code in adapters():
-        sandbox = next(s for s in SANDBOX if s.vendor == code)
-        merchant = Merchant.objects.get(code=sandbox.code)
+    for code, adapter in adapters().items():
+        sandbox = adapter.sandbox  # every registered dialect, as it describes itself
+        merchant = Merchant.objects.get(code=sandbox.merchant)
         vendor = Vendor.objects.get(code=code)
-        if sandbox.secret is None:
-            public = (FIXTURES / "fangxiang_test_vendor_public.pem").read_text()
+        if sandbox.secret is None:  # the vendor signs with its RSA key: register the sandbox's public key
+            public = sandbox.public_key_file.read_text()
             issue_credential(merchant=merchant, vendor=vendor, app_key=f"bench_{code}", rsa_public_key=public)
             keys = CredentialKeys(app_key=f"bench_{code}", public_key_pem=public,
-                                  private_key_pem=(FIXTURES / "fangxiang_test_vendor_private.pem").read_text())
+                                  private_key_pem=sandbox.private_key_file.read_text())
         else:
             secret = secrets.token_hex(16)
             issue_credential(merchant=merchant, vendor=vendor, app_key=f"bench_{code}", secret=secret)
             keys = CredentialKeys(app_key=f"bench_{code}", secrets=(secret,), secret=secret)
         tills[code] = {"keys": keys, "store": sandbox.store, "till": sandbox.till, "merchant": merchant.pk,
-                       "merchant_code": merchant.code}
+                       "merchant_code": merchant.code, "names_merchant": bool(adapter.merchant_field)}
 
     with connection.cursor() as c:
         c.execute("SELECT id FROM members_tier WHERE code = 'standard'")
@@ -203,7 +203,7 @@ def presign(world: dict, total: int, path: Path) -> dict:
             till, adapter = world["tills"][code], adapters()[code]
             op = rng.choice(ops)
             member = ref(till, rng.randint(1, world["members"]))
-            extra = {"mch_id": till["merchant_code"]} if code == "sixun" else {}
+            extra = {"merchant_code": till["merchant_code"]} if till["names_merchant"] else {}
             common = {"store_code": till["store"], "terminal_code": till["till"], "operator": "1001", "extra": extra}
             if op == "identify":
                 command = TillCommand(op="identify", member=member, **common)

@@ -6,6 +6,10 @@ vendor's registered RSA public key (Fangxiang's RSA2); which one is decided by t
 the plaintext is the return value of ``issue_credential`` / ``rotate_credential`` and nothing
 else shows it again. Only signature verification reads it back, through ``active_secrets``.
 
+Every change (rotate, revoke, a new public key) takes effect at the gateway immediately: the
+credential's version stamp in the shared cache is bumped on commit, and each worker re-reads a
+credential whose stamp changed (hub.gateway.service).
+
 Rotation keeps the previous secret valid for an overlap window so tills can be re-configured
 without downtime. There is one previous slot: rotating again inside the window drops the oldest
 secret at once (that is also how a leaked secret is killed: rotate with ``overlap=timedelta(0)``).
@@ -144,6 +148,16 @@ def _refresh(target: Credential, source: Credential) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
 
 
+def _changed(credential: Credential) -> None:
+    """Once committed, every gateway worker re-reads the credential on its next call: a rotation or
+    revocation takes effect immediately, not when a worker's cached copy expires."""
+    from hub.gateway.service import bump_credential_version
+
+    app_key = credential.app_key
+    bump_credential_version(app_key)  # now, and again once committed: a worker that re-read the
+    transaction.on_commit(lambda: bump_credential_version(app_key))  # old row meanwhile re-reads again
+
+
 @transaction.atomic
 def rotate_credential(*, credential: Credential, overlap: timedelta = DEFAULT_OVERLAP) -> str:
     """Give the credential a new secret; the current one stays valid until now + ``overlap``.
@@ -169,6 +183,7 @@ def rotate_credential(*, credential: Credential, overlap: timedelta = DEFAULT_OV
     locked.secret = new_secret
     locked.rotated_at = now
     locked.save(update_fields=["secret", "previous_secret", "previous_valid_until", "rotated_at"])
+    _changed(locked)
     _refresh(credential, locked)
     logger.info("credential rotated app_key=%s previous_valid_until=%s", locked.app_key, locked.previous_valid_until)
     return new_secret
@@ -185,6 +200,7 @@ def revoke_credential(*, credential: Credential) -> None:
     locked.previous_secret = ""
     locked.previous_valid_until = None
     locked.save(update_fields=["status", "revoked_at", "previous_secret", "previous_valid_until"])
+    _changed(locked)
     _refresh(credential, locked)
     logger.info("credential revoked app_key=%s", locked.app_key)
 
@@ -200,6 +216,7 @@ def replace_public_key(*, credential: Credential, rsa_public_key: str) -> None:
         raise ParamError(f"凭证“{locked.app_key}”使用共享密钥，不能登记 RSA 公钥")
     locked.rsa_public_key = pem
     locked.save(update_fields=["rsa_public_key"])
+    _changed(locked)
     _refresh(credential, locked)
     logger.info("credential public key replaced app_key=%s", locked.app_key)
 

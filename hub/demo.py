@@ -16,12 +16,8 @@ from pathlib import Path
 from django.db import transaction
 
 from hub.credentials import issue_credential
+from hub.gateway import registry
 from hub.models import Credential, Merchant, Store, Terminal, Vendor
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FANGXIANG_TEST_PUBLIC_KEY = FIXTURES / "fangxiang_test_vendor_public.pem"
-
-VENDOR_AUTH_SCHEMES = {Vendor.FANGXIANG: Vendor.AuthScheme.RSA}
 
 ISSUER_CODE = "CPJX"
 ISSUER_NAME = "中国邮政江西省分公司（邮政金融积分）"
@@ -29,23 +25,26 @@ ISSUER_NAME = "中国邮政江西省分公司（邮政金融积分）"
 
 @dataclass(frozen=True)
 class SandboxMerchant:
+    """One registered dialect's sandbox (its adapter's ``sandbox``), with the dialect's code."""
+
     vendor: str
     code: str
     name: str
     store: str
     till: str
     app_key: str
-    secret: str | None = None  # None: the vendor signs with RSA and registers FANGXIANG_TEST_PUBLIC_KEY
+    secret: str | None = None  # None: the vendor signs with RSA and registers ``public_key_file``
+    public_key_file: Path | None = None
 
 
-SANDBOX = [
-    SandboxMerchant(Vendor.ZHIBAIWEI, "SBX_ZBW", "沙箱·智百威测试超市", "01", "03", "zbw_test_app", "zbw-test-secret-0001"),
-    SandboxMerchant(Vendor.KEMAI, "SBX_KM", "沙箱·科脉测试超市", "S001", "P03", "km_test_app", "km-test-secret-0001"),
-    # M0001 is the mch_id of the Sixun test vector.
-    SandboxMerchant(Vendor.SIXUN, "M0001", "沙箱·思迅测试超市", "S001", "P03", "sx_test_app", "sx-test-secret-0001"),
-    SandboxMerchant(Vendor.FANGXIANG, "SBX_FX", "沙箱·方象测试超市", "S001", "P03", "fx_test_app"),
-    SandboxMerchant(Vendor.NATIVE, "SBX_HUB", "沙箱·原生接口测试商户", "S001", "P03", "hub_test_app", "hub-test-secret-0001"),
-]
+def sandbox_merchants() -> list[SandboxMerchant]:
+    """The sandbox of every registered adapter (hub.gateway.registry), in registry order."""
+    found = []
+    for code, adapter in registry.adapters().items():
+        box = adapter.sandbox
+        found.append(SandboxMerchant(code, box.merchant, box.name, box.store, box.till, box.app_key, box.secret,
+                                     box.public_key_file))
+    return found
 
 
 @dataclass(frozen=True)
@@ -79,16 +78,9 @@ def _count(created: dict, key: str, was_created: bool) -> None:
 
 @transaction.atomic
 def seed_vendors() -> int:
-    """The four vendor dialects and the hub's native protocol. Returns how many were created."""
-    created = 0
-    for code, name in Vendor.CODE_CHOICES:
-        scheme = VENDOR_AUTH_SCHEMES.get(code, Vendor.AuthScheme.SECRET)
-        vendor, was_created = Vendor.objects.get_or_create(code=code, defaults={"name": name, "auth_scheme": scheme})
-        created += int(was_created)
-        if vendor.auth_scheme != scheme:  # the scheme belongs to the dialect, not to operators
-            vendor.auth_scheme = scheme
-            vendor.save(update_fields=["auth_scheme"])
-    return created
+    """The Vendor row of every registered dialect (also made after every ``migrate``). Returns how
+    many were created."""
+    return registry.sync_vendors()
 
 
 def _store_with_tills(merchant: Merchant, code: str, name: str, tills, kind: str, created: dict) -> None:
@@ -115,7 +107,7 @@ def seed_network() -> dict[str, int]:
     )
     _count(created, "merchants", was_created)
 
-    for sandbox in SANDBOX:
+    for sandbox in sandbox_merchants():
         vendor = vendors[sandbox.vendor]
         merchant, was_created = Merchant.objects.get_or_create(
             code=sandbox.code,
@@ -124,7 +116,7 @@ def seed_network() -> dict[str, int]:
         _count(created, "merchants", was_created)
         _store_with_tills(merchant, sandbox.store, "沙箱测试门店", [sandbox.till], Terminal.Kind.POS, created)
         if not Credential.objects.filter(app_key=sandbox.app_key).exists():
-            public_key = "" if sandbox.secret else FANGXIANG_TEST_PUBLIC_KEY.read_text()
+            public_key = sandbox.public_key_file.read_text() if sandbox.secret is None else ""
             issue_credential(
                 merchant=merchant, vendor=vendor, app_key=sandbox.app_key, secret=sandbox.secret,
                 rsa_public_key=public_key, is_sandbox=True,

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import classproperty
 
 from members.fields import EncryptedTextField
+
+
+def vendor_choices() -> list[tuple[str, str]]:
+    """(code, name) of every registered till dialect (callable choices: read when used)."""
+    from hub.gateway.registry import vendor_choices as from_registry
+
+    return from_registry()
 
 
 class Vendor(models.Model):
     """A cashier-software company, or the hub's own native protocol."""
 
+    # Codes of the dialects shipped with the hub. The list of dialects is the adapter registry
+    # (settings.HUB_TILL_ADAPTERS): choices and rows come from it (hub.gateway.registry).
     ZHIBAIWEI, KEMAI, SIXUN, FANGXIANG, NATIVE = "zhibaiwei", "kemai", "sixun", "fangxiang", "native"
-    CODE_CHOICES = [
-        (ZHIBAIWEI, "智百威"),
-        (KEMAI, "科脉"),
-        (SIXUN, "思迅"),
-        (FANGXIANG, "方象"),
-        (NATIVE, "清算中心原生接口"),
-    ]
 
     class AuthScheme(models.TextChoices):
         SECRET = "secret", "共享密钥（MD5/HMAC 签名）"
         RSA = "rsa", "厂商 RSA 公钥（RSA2 签名）"
 
-    code = models.CharField("代码", max_length=32, unique=True, choices=CODE_CHOICES)
+    code = models.CharField("代码", max_length=32, unique=True, choices=vendor_choices)
     name = models.CharField("名称", max_length=64)
     auth_scheme = models.CharField(
         "签名方式",
@@ -41,6 +44,42 @@ class Vendor(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @classproperty
+    def CODE_CHOICES(cls) -> list[tuple[str, str]]:  # noqa: N802 - kept under its old name
+        return vendor_choices()
+
+
+class GatewayCounter(models.Model):
+    """Shared, atomic counters of the gateway's rate limits and throttles (hub.gateway.throttle)
+    when no Redis cache is configured: one row per key, incremented by one upsert."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    value = models.BigIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "hub_gateway_counter"
+        verbose_name = verbose_name_plural = "网关计数器"
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class TillNonce(models.Model):
+    """Nonces seen per credential, kept for the contract's window (15 minutes), then pruned."""
+
+    pk = models.CompositePrimaryKey("credential_id", "nonce")
+    credential_id = models.BigIntegerField()
+    nonce = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "hub_till_nonce"
+        verbose_name = verbose_name_plural = "收银请求随机串"
+
+    def __str__(self) -> str:
+        return f"{self.credential_id}:{self.nonce}"
 
 
 class Merchant(models.Model):
@@ -181,7 +220,8 @@ class Credential(models.Model):
 class TillCall(models.Model):
     """Every call a till made to the gateway: who, what, the outcome and how long it took.
 
-    The (credential, nonce) pair is unique, which is how a replayed nonce is refused.
+    Kept for settings.GATEWAY_CALL_RETENTION_DAYS, then pruned (hub.gateway.retention); replayed
+    nonces are refused through TillNonce, which keeps only the contract's 15-minute window.
     """
 
     credential = models.ForeignKey(
@@ -204,11 +244,6 @@ class TillCall(models.Model):
         verbose_name = "收银调用记录"
         verbose_name_plural = "收银调用记录"
         ordering = ["-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["credential", "nonce"], condition=~Q(nonce=""), name="till_call_nonce_single_use"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.vendor} {self.op} {self.request_no} {self.code}"

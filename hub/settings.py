@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files, never a CDN
     "django_celery_beat",
     "hub",
     "hub.clearing",
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hub.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,6 +119,26 @@ if os.environ.get("TEST_DATABASE_NAME"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def _caches(url: str | None) -> dict:
+    """CACHE_URL (or REDIS_URL): ``redis://…``/``rediss://…`` is Django's RedisCache (production:
+    shared by every worker and host). Unset, the cache is a table of the hub's own PostgreSQL
+    (``manage.py createcachetable``; `make run` and the tests create it), which every process on
+    the database shares too, so nothing more needs installing for `make run`."""
+    if not url:
+        return {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "hub_cache",
+                            "KEY_PREFIX": "hub"}}
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                            "KEY_PREFIX": "hub"}}
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// or rediss:// URL")
+
+
+CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or ""
+CACHES = _caches(CACHE_URL)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -127,7 +149,7 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "static/"
+STATIC_URL = "static/"  # served by the app itself while DEBUG is on (hub.urls), by the proxy otherwise
 STATIC_ROOT = BASE_DIR / ".run" / "static"
 MEDIA_ROOT = BASE_DIR / "media"
 
@@ -176,6 +198,10 @@ or an unsigned 200 means the outcome is unknown: query or reverse, never assume 
         "description": 'HUB-HMAC-SHA256 app_key="…",timestamp="…",nonce="…",signature="…" (see Signing above).',
     }}},
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN, nothing loaded from elsewhere.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"SuccessCodeEnum": "hub.api.serializers.SUCCESS_CODE",
                             "ErrorCodeEnum": "hub.api.serializers.ERROR_CODES",
                             "ResultCodeEnum": "hub.api.serializers.RESULT_CODES"},
@@ -191,7 +217,12 @@ HUB_TILL_ADAPTERS = {
     "fangxiang": "hub.vendors.fangxiang.adapter.FangxiangAdapter",
     "native": "hub.vendors.native.adapter.NativeAdapter",
 }
+# Till calls per credential per minute (a batch counts each of its items), and how many items of
+# one batch may name their member by a weak credential (mobile or store card number).
 GATEWAY_RATE_LIMIT_PER_MINUTE = int(os.environ.get("GATEWAY_RATE_LIMIT_PER_MINUTE", "6000"))
+GATEWAY_BATCH_MAX_WEAK_ITEMS = int(os.environ.get("GATEWAY_BATCH_MAX_WEAK_ITEMS", "20"))
+# How long the record of each till call (hub_tillcall) is kept; older rows are pruned daily.
+GATEWAY_CALL_RETENTION_DAYS = int(os.environ.get("GATEWAY_CALL_RETENTION_DAYS", "90"))
 # PEM of the hub's RSA key that signs Fangxiang responses (generated under .run/ when DEBUG).
 FANGXIANG_HUB_PRIVATE_KEY = os.environ.get("FANGXIANG_HUB_PRIVATE_KEY")
 
@@ -210,6 +241,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# The API schema and Swagger UI (/api/schema/, /api/docs/): open in development, signed-in staff
+# only in production (hub.settings_production; hub.security.staff_only_docs).
+API_DOCS_STAFF_ONLY = env_bool("API_DOCS_STAFF_ONLY", False)
+
+# Content-Security-Policy of every page (hub.security): the admin and the API docs load nothing
+# from elsewhere. Swagger UI's own stylesheet needs inline styles.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+                           "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 LOGGING = {
     "version": 1,

@@ -1,9 +1,18 @@
 """Production settings: the defaults of hub.settings are refused here.
 
     DJANGO_SETTINGS_MODULE=hub.settings_production
+
+Besides the keys, production needs: ALLOWED_HOSTS (its development default is refused), a
+shared cache (CACHE_URL=redis://…: rate limits, throttles and credential changes must hold
+across every worker and host), and HTTPS. The hub answers over HTTPS only: plain HTTP is
+redirected (SECURE_SSL_REDIRECT, on unless set to 0 where the proxy already redirects), and
+browsers are told to keep to HTTPS (HSTS, SECURE_HSTS_SECONDS, a year unless set). Behind a
+TLS-terminating proxy set SECURE_PROXY_SSL_HEADER to the header it sets (e.g.
+``HTTP_X_FORWARDED_PROTO``); without it the header is not trusted, since anyone could send it.
 """
 
 import binascii
+import os
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
@@ -12,6 +21,7 @@ from hub.settings import *  # noqa: F403
 from hub.settings import (
     BLIND_INDEX_KEY,
     BLIND_INDEX_KEYS,
+    CACHE_URL,
     DEV_BLIND_INDEX_KEY,
     DEV_FIELD_ENCRYPTION_KEY,
     DEV_FINGERPRINT_KEY,
@@ -29,6 +39,7 @@ DEBUG = env_bool("DEBUG", False)
 _problems = []
 if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
     _problems.append("SECRET_KEY is the development default or shorter than 32 characters")
+
 
 def _not_fernet(key: str) -> bool:
     try:
@@ -54,9 +65,31 @@ if DEBUG:
     _problems.append("DEBUG must be off in production")
 if "fangxiang" in HUB_TILL_ADAPTERS and not FANGXIANG_HUB_PRIVATE_KEY:
     _problems.append("FANGXIANG_HUB_PRIVATE_KEY is not set (the key that signs Fangxiang responses)")
+if not os.environ.get("ALLOWED_HOSTS", "").strip():
+    _problems.append("ALLOWED_HOSTS is not set (the development default is refused)")
+if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    _problems.append("CACHE_URL (or REDIS_URL) is not a redis:// URL: rate limits, throttles and credential "
+                     "changes need a cache shared by every worker")
+else:
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _problems.append("CACHE_URL names Redis but the redis package is missing (pip install 'clearing-hub[redis]')")
 if _problems:
     raise ImproperlyConfigured("refusing to start: " + "; ".join(_problems))
 
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = (_proxy_header, "https")
+if _proxy_header and not _proxy_header.startswith("HTTP_"):
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must name a request header as Django sees it, e.g. "
+                               "HTTP_X_FORWARDED_PROTO")
+
+# The API schema and Swagger UI: signed-in staff only (the admin's session).
+API_DOCS_STAFF_ONLY = True

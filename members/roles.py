@@ -43,6 +43,8 @@ ROLES: dict[str, tuple[str, ...]] = {
         "clearing.view_reconciliationrun", "clearing.add_reconciliationrun", "clearing.view_reconciliationrow",
         "clearing.view_reconciliationdifference", "clearing.resolve_reconciliationdifference",
         "hub.view_tillcall",
+        # start the ledger invariant check (账务检查), a job that writes its run: not a read-only role's
+        "*.add_ledgercheckrun",
     ),
     # Finance: sees everything in the network, members, the ledger and clearing.
     FINANCE: (

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from django.http import HttpRequest, HttpResponse
@@ -59,6 +60,7 @@ class ParsedCall:
     command: TillCommand
     verify: Callable[[CredentialKeys], str | None]  # returns the secret that verified (or "" for RSA), None if bad
     context: dict = field(default_factory=dict)  # dialect details needed to render (method, charset…)
+    merchant_code: str = ""  # the merchant the request names, for dialects with a merchant_field
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,67 @@ class ReadResponse:
     signature_valid: bool | None  # None when the dialect does not sign this response
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """The adapter's sandbox merchant, seeded by ``make run`` (hub.demo) with the store, till and
+    credential of its contract's test vectors. Sandbox credentials only work while DEBUG is on.
+
+    ``secret`` is None for a dialect that signs with the vendor's RSA key: then ``public_key_file``
+    is registered, and ``private_key_file`` (the contract's published throwaway key) is what a
+    test till signs with."""
+
+    merchant: str
+    name: str
+    store: str
+    till: str
+    app_key: str
+    secret: str | None = None
+    public_key_file: Path | None = None
+    private_key_file: Path | None = None
+
+    def keys(self) -> CredentialKeys:
+        """The keys a sandbox till of this dialect signs with."""
+        if self.secret is None:
+            return CredentialKeys(app_key=self.app_key, public_key_pem=self.public_key_file.read_text(),
+                                  private_key_pem=self.private_key_file.read_text())
+        return CredentialKeys(app_key=self.app_key, secrets=(self.secret,), secret=self.secret)
+
+
+@dataclass(frozen=True)
+class TillHelpers:
+    """How a test (or the till simulator) reads this dialect's business answers."""
+
+    member_field: str  # the data field of identify's answer that holds the opaque member id
+    matched_field: str = "matched"  # day-end: the data field saying whether the totals matched
+    matched_values: tuple = (True, False)  # its values for yes and no
+
+
 class Adapter(Protocol):
+    """A dialect, described by itself (the registry and the suites need nothing else):
+
+    - ``code``, ``name``: the registry key (also ``Vendor.code``) and the vendor's Chinese name;
+    - ``auth_scheme``: "secret" (shared secret, MD5/HMAC) or "rsa" (the vendor's public key);
+    - ``ops``: the canonical operations it serves; ``mount``: where its URLs go (default
+      ``gateway/<code>/``); ``max_body_bytes``: the largest body any of its endpoints takes;
+    - ``merchant_field``: the request field that names the merchant (checked against the
+      credential's merchant), or None; the adapter puts what was sent in ``ParsedCall.merchant_code``
+      and ``build_request`` sends ``command.extra["merchant_code"]`` in it;
+    - ``nonce_repeat``: "refuse" (NONCE_REUSED) or "replay": the dialect has no nonce of its own
+      and derives one from the signature, so a repeated nonce is the same request sent again,
+      answered as a retry (the stored first answer; a used member code stays used);
+    - ``sandbox``: its ``Sandbox``; ``helpers``: its ``TillHelpers``.
+    """
+
     code: str
+    name: str
+    auth_scheme: str
+    ops: frozenset
+    mount: str
+    max_body_bytes: int
+    merchant_field: str | None
+    nonce_repeat: str
+    sandbox: Sandbox
+    helpers: TillHelpers
 
     def get_urls(self, view: Callable) -> list: ...
 
@@ -95,21 +156,28 @@ class Adapter(Protocol):
     def read_response(self, status: int, headers: dict, body: bytes, keys: CredentialKeys) -> ReadResponse: ...
 
 
-# ---- shared helpers for translating values --------------------------------------------------
+# ---- the one set of field readers every dialect uses ------------------------------------------
+#
+# Only ASCII digits: Python's \d and int() accept any Unicode digit ("1٢٨" is 128 to them).
 
-_YUAN = re.compile(r"^(0|[1-9]\d{0,11})(?:\.(\d{1,2}))?$")
-_INT = re.compile(r"^(0|[1-9]\d{0,15})$")
-MAX_FEN = 10**12  # 100 million yuan in fen: far beyond any till sale
-MAX_POINTS = 10**12
+MAX_AMOUNT_FEN = 10**10  # 100 million yuan in fen: far beyond any till sale
+MAX_POINTS = 10**10  # the ledger's own bound (points.common.MAX_POINTS)
+DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_YUAN = re.compile(r"(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,2}))?", re.ASCII)
+_INT = re.compile(r"(0|[1-9][0-9]{0,15})", re.ASCII)
 
 
-def yuan_to_fen(value, *, field_name: str) -> int:
-    """'128.50' -> 12850. Strings only, no floats, no signs, at most two decimals."""
-    if not isinstance(value, str) or not _YUAN.match(value.strip()):
+def absent(data: dict, name: str) -> bool:
+    return data.get(name) is None or data.get(name) == ""
+
+
+def yuan_to_fen(value, *, field_name: str, minimum_fen: int = 0, maximum_fen: int = MAX_AMOUNT_FEN) -> int:
+    """'128.50' -> 12850. Strings only, no floats, no signs, at most two decimals, ASCII digits."""
+    if not isinstance(value, str) or not _YUAN.fullmatch(value.strip()):
         raise ParamError(f"金额格式错误：{field_name}（应为元，最多两位小数）")
     whole, _, frac = value.strip().partition(".")
     fen = int(whole) * 100 + int((frac + "00")[:2])
-    if fen > MAX_FEN:
+    if not minimum_fen <= fen <= maximum_fen:
         raise ParamError(f"金额超出范围：{field_name}")
     return fen
 
@@ -122,18 +190,48 @@ def fen_to_yuan(fen: int) -> str:
 
 
 def parse_int(value, *, field_name: str, minimum: int = 0, maximum: int = MAX_POINTS) -> int:
-    """An integer given as a JSON int or a decimal string; bools and floats are refused."""
+    """An integer given as a JSON int or a decimal string of ASCII digits; bools and floats are refused."""
     if isinstance(value, bool):
         raise ParamError(f"参数类型错误：{field_name}")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and _INT.match(value.strip()):
+    elif isinstance(value, str) and _INT.fullmatch(value.strip()):
         number = int(value.strip())
     else:
         raise ParamError(f"参数类型错误：{field_name}（应为整数）")
     if number < minimum or number > maximum:
         raise ParamError(f"参数超出范围：{field_name}")
     return number
+
+
+def int_field(data: dict, name: str, *, minimum: int = 0, maximum: int = MAX_POINTS, required: bool = True,
+              missing: Callable[[str], ParamError] | None = None) -> int | None:
+    """``data[name]`` read with ``parse_int``; None when absent and not required."""
+    if absent(data, name):
+        if required:
+            raise (missing or _missing)(name)
+        return None
+    return parse_int(data[name], field_name=name, minimum=minimum, maximum=maximum)
+
+
+def fen_field(data: dict, name: str, *, required: bool = True, minimum: int = 0,
+              missing: Callable[[str], ParamError] | None = None) -> int | None:
+    """An amount in integer fen (dialects that send fen)."""
+    return int_field(data, name, minimum=minimum, maximum=MAX_AMOUNT_FEN, required=required, missing=missing)
+
+
+def yuan_field(data: dict, name: str, *, required: bool = True, minimum_fen: int = 0,
+               missing: Callable[[str], ParamError] | None = None) -> int | None:
+    """An amount as a yuan string (dialects that send yuan), in fen."""
+    if absent(data, name):
+        if required:
+            raise (missing or _missing)(name)
+        return None
+    return yuan_to_fen(data[name], field_name=name, minimum_fen=minimum_fen)
+
+
+def _missing(name: str) -> ParamError:
+    return ParamError(f"缺少参数：{name}")
 
 
 def require_str(data: dict, name: str, *, max_len: int = 64, required: bool = True) -> str:
@@ -147,4 +245,6 @@ def require_str(data: dict, name: str, *, max_len: int = 64, required: bool = Tr
     value = value.strip()
     if len(value) > max_len or any(ord(ch) < 32 for ch in value):
         raise ParamError(f"参数格式错误：{name}")
+    if required and not value:
+        raise ParamError(f"缺少参数：{name}")
     return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 from hub.gateway.base import CredentialKeys
 
@@ -59,3 +60,26 @@ def response_signed(headers: dict, body: bytes, keys: CredentialKeys) -> bool:
     stamp, nonce, given = (lowered.get(f"hub-{n}") for n in ("timestamp", "nonce", "signature"))
     return bool(stamp and nonce and given) and any(
         same(response_signature(s, timestamp=stamp, nonce=nonce, body=body), given) for s in candidate_secrets(keys))
+
+
+_ITEM = re.compile(r'^\s*([A-Za-z_]+)\s*=\s*"([^",]*)"\s*$')
+
+
+def authorization_header(scheme: str, items: list[tuple[str, str]]) -> str:
+    return f"{scheme} " + ",".join(f'{name}="{value}"' for name, value in items)
+
+
+def parse_authorization(value: str, *, scheme: str, known: tuple[str, ...] | None = None) -> dict[str, str] | None:
+    """The items of ``SCHEME k1="v1",k2="v2"…`` by name, in whatever order they came; None if the
+    header is not of ``scheme`` or malformed. A repeated item makes it invalid; with ``known``
+    an item not listed does too (otherwise unknown items are kept for the caller to ignore)."""
+    name, _, rest = value.strip().partition(" ")
+    if name != scheme or not rest.strip():
+        return None
+    items: dict[str, str] = {}
+    for part in rest.split(","):
+        match = _ITEM.match(part)
+        if match is None or match.group(1) in items or (known is not None and match.group(1) not in known):
+            return None
+        items[match.group(1)] = match.group(2)
+    return items

@@ -2,18 +2,22 @@
 
 Numbers with a fraction or exponent decode to ``Decimal`` (never ``float``), so a value like
 ``128.5`` where an integer is due is refused by the field's own check with the field's name.
-NaN/Infinity, duplicate keys, invalid UTF-8 and absurd nesting are refused as PARAM_ERROR.
+NaN/Infinity, duplicate keys, invalid UTF-8, lone surrogates (``\\ud800``) and absurd nesting are
+refused as PARAM_ERROR.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from django.core.exceptions import RequestDataTooBig
 
 from hub.errors import ParamError
 from hub.gateway.base import MAX_BODY_BYTES
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_constant(name: str):
@@ -42,7 +46,19 @@ def loads_object(raw: bytes | str, *, what: str = "请求体") -> dict:
         raise ParamError(f"{what}不是有效的 JSON") from None
     if not isinstance(value, dict):
         raise ParamError(f"{what}应为 JSON 对象")
+    if _has_surrogate(value):  # a "\\ud800" escape decodes to a lone surrogate, which no encoding carries
+        raise ParamError(f"{what}含有无效的 Unicode 字符")
     return value
+
+
+def _has_surrogate(value) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 def dumps_compact(value) -> str:

@@ -1,18 +1,22 @@
 """The one gateway service: every till call, whatever its dialect, goes through ``handle``.
 
-    body size → adapter.parse → credential (NO_AUTH) → signature (SIGN_ERROR) → timestamp
-    (±300 s, TIMESTAMP_EXPIRED) → nonce (single use per credential for 15 min, NONCE_REUSED)
-    → rate limit → store/terminal of this merchant → member credential → the till service
-    → adapter.render
+    body size → adapter.parse → credential + signature (one generic SIGN_ERROR for an unknown,
+    revoked or other dialect's key and a bad signature; the reason goes to the log) → timestamp
+    (±300 s, TIMESTAMP_EXPIRED) → nonce (single use per credential for 15 minutes, NONCE_REUSED;
+    for a dialect whose nonce is derived from the signature, a repeat is the request's own
+    retry) → rate limit (only calls that passed the nonce; a batch counts its items) → merchant,
+    store and terminal of this credential → the till service → adapter.render
 
-Every call is recorded (TillCall). Adapters only translate; services decide; this module owns
-authentication, replay protection, routing and error mapping.
+Every call is recorded (TillCall, kept for GATEWAY_CALL_RETENTION_DAYS). Adapters only
+translate; services decide; this module owns authentication, replay protection, routing and
+error mapping.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -32,16 +36,22 @@ from hub.errors import (
     SystemError_,
     TimestampExpired,
 )
-from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys, ParsedCall
-from hub.gateway.canonical import TillCommand
+from hub.gateway import throttle
+from hub.gateway.base import DIGITS, MAX_BODY_BYTES, CredentialKeys, ParsedCall
+from hub.gateway.canonical import BATCH_OP, TillCommand
 from hub.gateway.dispatch import dispatch
 from hub.models import Credential, Store, Terminal
+from members import codes
 
 logger = logging.getLogger("hub.gateway")
 
 CLOCK_SKEW = timedelta(seconds=300)
+NONCE_WINDOW = timedelta(minutes=15)  # the contract: a nonce is single-use per credential for 15 minutes
+RATE_WINDOW = 60
 _CACHE_TTL = 30.0
 STORE_OPS = frozenset({"identify", "earn", "redeem", "freeze"})  # a refund may name only the original
+# The one answer to a request that could not be authenticated, whatever the reason.
+REFUSED = "签名验证失败：请检查 AppKey、密钥与签名方式"
 _stores: dict[tuple, tuple[float, Store, Terminal | None]] = {}
 
 
@@ -54,12 +64,17 @@ def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
     try:
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = getattr(adapter, "max_body_bytes", MAX_BODY_BYTES)  # the adapter checks each endpoint's own
-        if not declared.isdigit() or int(declared) > limit:
+        if not DIGITS.fullmatch(declared) or int(declared) > limit:
             raise ParamError(f"请求体过大（上限 {limit // 1024} KiB）")
         call = adapter.parse(request, **kwargs)
         credential, keys = authenticate(adapter, call)
-        record = _record_start(credential, adapter, call)
-        outcome = dispatch(credential, call.command, context(credential, call.command))
+        _check_batch(call.command)
+        record, fresh, count = _admit(credential, adapter, call)
+        if not fresh and getattr(adapter, "nonce_repeat", "refuse") != "replay":
+            raise NonceReused()
+        if fresh:  # a repeat answered as the request's own retry costs the merchant nothing
+            _rate_limit(credential, call.command, count)
+        outcome = dispatch(credential, call.command, context(credential, call))
     except DomainError as exc:
         outcome = exc
     except Exception as exc:  # noqa: BLE001 - never a stack trace to a till
@@ -76,8 +91,8 @@ def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
 
 # ---- authentication ---------------------------------------------------------------------------
 
-_credentials: dict[str, tuple[float, Credential]] = {}
-CREDENTIAL_TTL = 10.0  # seconds a worker keeps a looked-up credential: a revocation bites within it
+_credentials: dict[str, tuple[float, object, Credential]] = {}
+CREDENTIAL_TTL = 10.0  # seconds a worker keeps a looked-up credential, unless its version changed first
 
 
 def clear_caches() -> None:
@@ -85,61 +100,144 @@ def clear_caches() -> None:
     _stores.clear()
 
 
-def _credential(app_key) -> Credential:
-    cached = _credentials.get(app_key) if isinstance(app_key, str) else None
-    if cached and time.monotonic() - cached[0] < CREDENTIAL_TTL:
-        credential = cached[1]
+def _version_key(app_key: str) -> str:
+    return f"gw-cred-version:{app_key}"
+
+
+def bump_credential_version(app_key: str) -> None:
+    """Tell every worker that the credential changed (rotation, revocation, new public key): the
+    next call re-reads it instead of trusting its cached copy. Called on commit by hub.credentials."""
+    cache.set(_version_key(app_key), uuid.uuid4().hex, None)
+
+
+def _credential(app_key: str) -> Credential:
+    version = cache.get(_version_key(app_key))
+    cached = _credentials.get(app_key)
+    if cached and cached[1] == version and time.monotonic() - cached[0] < CREDENTIAL_TTL:
+        credential = cached[2]
         if credential.is_sandbox and not settings.DEBUG:  # settings may change under tests
             raise NoAuth("沙箱凭证只能在测试环境使用")
         return credential
     credential = credentials.credential_for_app_key(app_key)
-    _credentials[app_key] = (time.monotonic(), credential)
+    _credentials[app_key] = (time.monotonic(), version, credential)
     return credential
 
 
 def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None) -> tuple[Credential, CredentialKeys]:
+    """The credential and keys a call is signed with. Every way of failing before the signature
+    is known good answers the same SIGN_ERROR, so a caller learns nothing of which app keys exist,
+    are revoked or belong to another dialect; the reason is logged."""
     now = now or timezone.now()
-    credential = _credential(call.app_key)
-    if credential.vendor.code != adapter.code:
-        raise NoAuth("该凭证不属于此接口")
+    try:
+        credential = _credential(call.app_key)
+        if credential.vendor.code != adapter.code:
+            raise NoAuth(f"credential of dialect {credential.vendor.code}")
+    except NoAuth as exc:
+        logger.warning("gateway %s: refused app key %r: %s", adapter.code, str(call.app_key)[:64], exc.message)
+        raise SignError(REFUSED) from None
     secrets = credentials.active_secrets(credential, now)
     keys = CredentialKeys(app_key=credential.app_key, secrets=tuple(secrets),
                           public_key_pem=credential.rsa_public_key)
     verified = call.verify(keys)
     if verified is None:
-        raise SignError()
+        logger.warning("gateway %s: bad signature for app key %s", adapter.code, credential.app_key)
+        raise SignError(REFUSED)
     keys = CredentialKeys(app_key=keys.app_key, secrets=keys.secrets, public_key_pem=keys.public_key_pem,
                           secret=verified)
     if abs(now - call.timestamp) > CLOCK_SKEW:
         raise TimestampExpired()
-    _rate_limit(credential)
     return credential, keys
 
 
-def _rate_limit(credential: Credential) -> None:
-    limit = getattr(settings, "GATEWAY_RATE_LIMIT_PER_MINUTE", 6000)
-    key = f"gw-rate:{credential.pk}:{int(time.time() // 60)}"
-    if cache.get_or_set(key, 0, 120) >= limit:
-        raise RateLimited()
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, 120)
+_ADMIT = """
+WITH fresh AS (
+    INSERT INTO hub_till_nonce (credential_id, nonce, seen_at) VALUES (%(credential)s, %(nonce)s, now())
+    ON CONFLICT (credential_id, nonce) DO UPDATE SET seen_at = EXCLUDED.seen_at
+    WHERE hub_till_nonce.seen_at <= now() - make_interval(secs => %(window)s)
+    RETURNING 1
+), recorded AS (
+    INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code, received_at)
+    VALUES (%(credential)s, %(merchant)s, %(vendor)s, %(nonce)s, %(op)s, %(request_no)s, '', now())
+    RETURNING id
+)
+SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh)
+"""
+# With counters in PostgreSQL, the rate-limit increment rides in the same statement, only when
+# the nonce is fresh: one round trip per call for nonce, record and limit.
+_ADMIT_COUNTING = _ADMIT.split("\nSELECT")[0] + """, counted AS (
+    INSERT INTO hub_gateway_counter (key, value, expires_at)
+    SELECT %(key)s, %(units)s, now() + make_interval(secs => %(key_window)s) WHERE EXISTS (SELECT 1 FROM fresh)
+    ON CONFLICT (key) DO UPDATE SET
+        value = CASE WHEN hub_gateway_counter.expires_at <= now() THEN EXCLUDED.value
+                     ELSE hub_gateway_counter.value + EXCLUDED.value END,
+        expires_at = CASE WHEN hub_gateway_counter.expires_at <= now() THEN EXCLUDED.expires_at
+                          ELSE hub_gateway_counter.expires_at END
+    RETURNING value
+)
+SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), (SELECT value FROM counted)
+"""
 
 
-def _record_start(credential: Credential, adapter, call: ParsedCall) -> int:
-    """The call's row doubles as the nonce store: (credential, nonce) is unique."""
+def _rate_key(credential: Credential) -> str:
+    return f"gw-rate:{credential.pk}:{int(time.time() // RATE_WINDOW)}"
+
+
+def _admit(credential: Credential, adapter, call: ParsedCall) -> tuple[int, bool, int | None]:
+    """Record the call and its nonce in one statement: (record id, whether the nonce is fresh, the
+    rate-limit count after this call when counted here).
+
+    A nonce is single use per credential for 15 minutes; one older than that may come again (the
+    timestamp check refuses the old request itself long before); expired nonces are pruned
+    (hub.gateway.retention)."""
+    params = {"credential": credential.pk, "merchant": credential.merchant_id, "vendor": adapter.code,
+              "nonce": call.nonce[:64], "op": call.command.op, "request_no": _request_no(call),
+              "window": NONCE_WINDOW.total_seconds()}
+    counting = not throttle.uses_redis()
+    if counting:
+        params.update(key=_rate_key(credential), units=_units(call.command), key_window=2 * RATE_WINDOW)
     with connection.cursor() as cursor:
-        cursor.execute(
-            """INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code, received_at)
-               VALUES (%s, %s, %s, %s, %s, %s, '', now())
-               ON CONFLICT DO NOTHING RETURNING id""",
-            [credential.pk, credential.merchant_id, adapter.code, call.nonce, call.command.op,
-             (call.command.request_no or call.command.original_request_no)[:64]])
+        cursor.execute(_ADMIT_COUNTING if counting else _ADMIT, params)
         row = cursor.fetchone()
-    if row is None:
-        raise NonceReused()
-    return row[0]
+    return row[0], row[1], (row[2] if counting else None)
+
+
+def _units(command: TillCommand) -> int:
+    """What a call costs against the rate limit: one, or a batch's number of items."""
+    if command.op == BATCH_OP:
+        return max(1, len(command.extra.get("items") or ()))
+    return 1
+
+
+def _weak_items(command: TillCommand) -> int:
+    """Batch items naming their member by a weak credential (a mobile or a store card number)."""
+    weak = 0
+    for item in command.extra.get("items") or ():
+        member = ((item.command.member if item.command is not None else "") or "").strip()
+        if member and not (codes.REF_RE.match(member) or codes.CODE_RE.match(member)):
+            weak += 1
+    return weak
+
+
+def _check_batch(command: TillCommand) -> None:
+    if command.op == BATCH_OP:
+        cap = getattr(settings, "GATEWAY_BATCH_MAX_WEAK_ITEMS", 20)
+        if _weak_items(command) > cap:
+            raise ParamError(f"批量上传中以手机号或卡号指定会员的条目过多（上限 {cap} 条），请使用会员标识")
+
+
+def _rate_limit(credential: Credential, command: TillCommand, count: int | None = None) -> None:
+    """RATE_LIMITED past GATEWAY_RATE_LIMIT_PER_MINUTE units (``count``: already counted by _admit)."""
+    limit = getattr(settings, "GATEWAY_RATE_LIMIT_PER_MINUTE", 6000)
+    if count is None:
+        count = throttle.hit(_rate_key(credential), window=2 * RATE_WINDOW, amount=_units(command))
+    if count > limit:
+        raise RateLimited()
+
+
+def _request_no(call: ParsedCall | None) -> str:
+    if call is None:
+        return ""
+    return (call.command.request_no or call.command.original_request_no)[:64]
 
 
 def _record_end(record: int | None, credential, adapter, call, outcome, started) -> None:
@@ -150,26 +248,24 @@ def _record_end(record: int | None, credential, adapter, call, outcome, started)
             if record is not None:
                 cursor.execute("UPDATE hub_tillcall SET code = %s, duration_ms = %s WHERE id = %s",
                                [code, duration_ms, record])
-            elif code != "NONCE_REUSED":  # refused before it could be recorded: record the refusal
+            else:  # refused before it could be recorded: record the refusal
                 cursor.execute(
                     """INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code,
                                                  duration_ms, received_at)
                        VALUES (%s, %s, %s, '', %s, %s, %s, %s, now())""",
                     [credential.pk if credential else None, credential.merchant_id if credential else None,
-                     adapter.code, call.command.op if call else "",
-                     ((call.command.request_no or call.command.original_request_no) if call else "")[:64],
-                     code, duration_ms])
+                     adapter.code, call.command.op if call else "", _request_no(call), code, duration_ms])
     except Exception:  # noqa: BLE001 - recording must never break the answer
         logger.exception("gateway: could not record call")
 
 
 # ---- the till's place -------------------------------------------------------------------------
 
-def context(credential: Credential, command: TillCommand) -> tuple[Store | None, Terminal | None]:
+def context(credential: Credential, call: ParsedCall) -> tuple[Store | None, Terminal | None]:
     """The store and terminal the command names, which must belong to the credential's merchant
-    (as must the merchant code, for dialects that send one, e.g. Sixun's mch_id)."""
-    named = command.extra.get("mch_id")
-    if named and named != credential.merchant.code:
+    (as must the merchant code, for dialects that send one: the adapter's ``merchant_field``)."""
+    command = call.command
+    if call.merchant_code and call.merchant_code != credential.merchant.code:
         raise NoAuth("商户号与凭证不符")
     if not command.store_code:
         if command.op in STORE_OPS:

@@ -42,8 +42,10 @@ def snapshot() -> dict:
 
 def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     first = seed()
-    assert first == {"vendors": 5, "merchants": 8, "stores": 12, "terminals": 19, "credentials": 5,
-                     "members": 5, "member_links": 3, "consents": 28, "programs": 1, "agreements": 7, "grants": 5}
+    # One sandbox merchant (with store, till and credential) per registered dialect: the five of
+    # the hub and the test suite's toy dialect. Vendor rows exist since migrate.
+    assert first == {"vendors": 0, "merchants": 9, "stores": 13, "terminals": 20, "credentials": 6,
+                     "members": 5, "member_links": 3, "consents": 3, "programs": 1, "agreements": 8, "grants": 5}
     before = snapshot()
 
     second = seed()
@@ -51,13 +53,13 @@ def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     assert set(second.values()) == {0}
     assert snapshot() == before
     assert [Vendor.objects.count(), Merchant.objects.count(), Store.objects.count(),
-            Terminal.objects.count(), Credential.objects.count()] == [5, 8, 12, 19, 5]
+            Terminal.objects.count(), Credential.objects.count()] == [6, 9, 13, 20, 6]
 
 
 def test_seed_demo_command_reports_what_it_created():
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
-    assert "credentials +5" in out.getvalue()
+    assert "credentials +6" in out.getvalue()
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     assert "vendors +0, merchants +0, stores +0, terminals +0, credentials +0" in out.getvalue()
@@ -72,9 +74,19 @@ def test_seed_leaves_operator_edits_alone():
     assert not Store.objects.get(merchant__code="DEMO_FOOD", code="S004").active
 
 
+def test_vendor_rows_follow_the_registry_after_migrate():
+    from hub.gateway import registry
+
+    assert dict(Vendor.objects.values_list("code", "auth_scheme")) == {
+        code: adapter.auth_scheme for code, adapter in registry.adapters().items()}
+    assert Vendor.objects.get(code="toy").name == registry.get_adapter("toy").name  # the test-only dialect
+    assert dict(Vendor.CODE_CHOICES) == {code: a.name for code, a in registry.adapters().items()}
+
+
 def test_seed_vendors_gives_fangxiang_its_rsa_scheme():
-    Vendor.objects.create(code=Vendor.FANGXIANG, name="方象")  # e.g. made by hand before seeding
-    assert seed_vendors() == 4
+    Vendor.objects.filter(code=Vendor.FANGXIANG).update(auth_scheme="secret")  # e.g. edited by hand
+    Vendor.objects.filter(code="toy").delete()
+    assert seed_vendors() == 1
     assert Vendor.objects.get(code=Vendor.FANGXIANG).auth_scheme == Vendor.AuthScheme.RSA
     assert set(Vendor.objects.exclude(code=Vendor.FANGXIANG).values_list("auth_scheme", flat=True)) == {"secret"}
 
@@ -207,11 +219,19 @@ def test_broker_folders_are_made_for_the_filesystem_transport(settings, tmp_path
 def test_child_commands():
     commands = devrun.child_commands("127.0.0.1:8123")
     assert [c[1:6] for c in commands[:2]] == [["-m", "celery", "-A", "hub", "worker"], ["-m", "celery", "-A", "hub", "beat"]]
-    assert commands[2][-3:] == ["runserver", "127.0.0.1:8123", "--noreload"]
-    assert all(c[0] == sys.executable for c in commands)
-    assert [c[-3:] for c in devrun.child_commands("127.0.0.1:8123", celery=False)] == [
-        ["runserver", "127.0.0.1:8123", "--noreload"]
-    ]
+    assert all(c[0] == sys.executable for c in commands[:2])
+    web = commands[2]
+    assert web[0].endswith("gunicorn") and web[1] == "hub.wsgi"  # the production server, not runserver
+    assert web[web.index("--bind") + 1] == "127.0.0.1:8123"
+    assert int(web[web.index("--workers") + 1]) == devrun.web_workers() >= 3
+    assert int(web[web.index("--backlog") + 1]) >= 1024
+    dev = devrun.child_commands("127.0.0.1:8123", celery=False, dev=True)
+    assert len(dev) == 1 and dev[0][0] == sys.executable and dev[0][-2:] == ["runserver", "127.0.0.1:8123"]
+    assert "--noreload" not in dev[0]  # --dev keeps Django's auto-reload
+
+
+def test_web_workers_are_sized_to_the_machine():
+    assert [devrun.web_workers(n) for n in (1, 2, 4, 64)] == [3, 5, 9, 17]
 
 
 def test_stop_children_terminates_and_kills_stubborn_ones():
@@ -231,3 +251,109 @@ def test_stop_children_terminates_and_kills_stubborn_ones():
     assert stubborn.returncode == -signal.SIGKILL
     assert finished.returncode == 0
     stubborn.stdout.close()
+
+
+# ---- `make run`'s web server under a storm of tills ---------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_make_run_web_server_holds_40_simultaneous_redemptions(settings, tmp_path):
+    """The web server `make run` starts (devrun.web_command), 40 tills redeeming from one member
+    over 40 connections at the same moment: every connection answered, exactly as many
+    redemptions succeed as the balance covers, the rest refused as insufficient."""
+    import http.client
+    import importlib
+    import os
+    import socket
+    import threading
+    import time
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from hub.gateway import registry
+    from hub.gateway.canonical import TillCommand
+    from members.codes import ref_for
+    from members.models import Tier
+    from members.selectors import find_member
+    from points import selectors
+    from points.models import Program
+    from tests.hub.gateway.conftest import test_database_url
+
+    settings.DEBUG = True
+    # a transactional test before this one flushed the tiers the migrations made: put them back
+    for code, name, rank in importlib.import_module("members.migrations.0002_tiers").TIERS:
+        Tier.objects.update_or_create(code=code, defaults={"name": name, "rank": rank})
+    seed()
+    adapter = registry.get_adapter("native")
+    box = adapter.sandbox
+    merchant = Merchant.objects.get(code=box.merchant)
+    member = find_member(mobile="13800000003")
+    program = Program.objects.get(code="POSTAL")
+    balance = selectors.balances(member, program)["available"]
+    ref = ref_for(member=member, merchant=merchant, strong=True)
+    points, tills = 3000, 40
+    covered = balance // points
+    assert 0 < covered < tills
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    keys_file = Path(__file__).resolve().parents[1] / "fixtures" / "fangxiang" / "hub_test_private.pem"
+    env = dict(os.environ, DATABASE_URL=test_database_url(), DEBUG="1", LOG_LEVEL="WARNING",
+               FANGXIANG_HUB_PRIVATE_KEY=keys_file.read_text())
+    command = devrun.web_command(f"127.0.0.1:{port}", workers=devrun.web_workers())
+    command = [c for c in command if c not in ("--access-logfile", "-")]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        now = timezone.now()
+        specs = [adapter.build_request(
+            TillCommand(op="redeem", store_code=box.store, terminal_code=box.till, request_no=f"STORM{i:03d}",
+                        member=ref, points=points),
+            keys=box.keys(), nonce=f"storm-nonce-{i:03d}", timestamp=now) for i in range(tills)]
+        start = threading.Barrier(tills)
+        answers: list = [None] * tills
+
+        def till(i):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            try:
+                conn.connect()
+                start.wait()
+                spec = specs[i]
+                conn.request(spec.method, spec.path, body=spec.body,
+                             headers={"Content-Type": spec.content_type, **spec.headers})
+                response = conn.getresponse()
+                answers[i] = adapter.read_response(response.status, dict(response.getheaders()), response.read(),
+                                                   box.keys())
+            except OSError as exc:
+                answers[i] = exc
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=till, args=(i,)) for i in range(tills)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=180)
+    finally:
+        server.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        try:
+            server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+            server.stderr.close()
+    errors = [a for a in answers if not hasattr(a, "ok")]
+    assert errors == [], errors  # no connection reset, no missing answer
+    codes = sorted(a.code for a in answers)
+    assert codes.count("SUCCESS") == covered, codes
+    assert set(codes) == {"SUCCESS", "POINTS_INSUFFICIENT"}, codes
+    assert selectors.balances(member, program)["available"] == balance - covered * points
+    assert server.returncode is not None  # Ctrl-C stopped it

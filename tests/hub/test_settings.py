@@ -25,6 +25,7 @@ GOOD = {
     "FINGERPRINT_KEY": "f" * 16 + "-production-fingerprint-key-0123",
     "DATABASE_URL": "postgresql://hub@db.internal:5432/hub",
     "ALLOWED_HOSTS": "hub.example.cn",
+    "CACHE_URL": "redis://cache.internal:6379/0",
     "FANGXIANG_HUB_PRIVATE_KEY": (BASE_DIR / "tests" / "fixtures" / "fangxiang" / "hub_test_private.pem").read_text(),
 }
 
@@ -77,6 +78,8 @@ def test_refuses_an_environment_with_nothing_set():
         ("FINGERPRINT_KEY", dev_settings.DEV_FINGERPRINT_KEY),
         ("FINGERPRINT_KEY", "too-short"),
         ("DEBUG", "1"),
+        ("ALLOWED_HOSTS", ""),  # unset: the development default (with testserver) is refused
+        ("CACHE_URL", ""),  # no shared cache: limits and throttles would be per worker
     ],
 )
 def test_refuses_a_default_or_weak_value(name, value):
@@ -84,3 +87,53 @@ def test_refuses_a_default_or_weak_value(name, value):
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stdout.startswith("REFUSED refusing to start")
     assert name in result.stdout
+
+
+SECURITY = (
+    "import os, django\n"
+    "os.environ['DJANGO_SETTINGS_MODULE'] = 'hub.settings_production'\n"
+    "django.setup()\n"
+    "from django.conf import settings as s\n"
+    "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, getattr(s, 'SECURE_PROXY_SSL_HEADER', None),\n"
+    "      s.CACHES['default']['BACKEND'].rsplit('.', 1)[1], s.API_DOCS_STAFF_ONLY)\n"
+)
+
+
+def _security(env: dict) -> str:
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(BASE_DIR), **env}
+    result = subprocess.run([sys.executable, "-c", SECURITY], cwd=BASE_DIR, env=clean, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def test_production_https_cache_and_docs_decisions():
+    assert _security(GOOD) == "True 31536000 None RedisCache True"
+    # the proxy's header is trusted only when it is configured
+    assert _security({**GOOD, "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO"}).split()[2:4] == [
+        "('HTTP_X_FORWARDED_PROTO',", "'https')"]
+    assert _security({**GOOD, "REDIS_URL": "redis://r:6379/1", "CACHE_URL": ""}).split()[3] == "RedisCache"
+
+
+def test_development_cache_is_shared_without_a_server():
+    assert dev_settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+
+
+@pytest.mark.django_db
+def test_api_docs_offline_with_a_csp_and_staff_only_in_production(client, settings, admin_user):
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "cdn" not in html.lower() and "https://" not in html and "http://" not in html  # nothing from elsewhere
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "<script>" not in html  # no inline script: the start-up script is a file of its own
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+
+    settings.API_DOCS_STAFF_ONLY = True  # as in hub.settings_production
+    assert client.get("/api/docs/")["Location"].startswith("/admin/login/")
+    assert client.get("/api/docs/?script=").status_code == 403
+    assert client.get("/api/schema/").status_code == 403
+    client.force_login(admin_user)
+    assert client.get("/api/docs/").status_code == 200
+    assert client.get("/api/schema/").status_code == 200

@@ -1,12 +1,19 @@
 """`make run`: migrate, seed demo and sandbox data, create an admin, then serve the hub together
 with a Celery worker and beat. Ctrl-C stops everything this command started.
 
+The site is served the production way, by gunicorn (sync workers sized to the machine, a deep
+listen queue), so the tills of a shop floor calling at the same moment are queued, not reset;
+DEBUG stays on for the sandbox (sandbox credentials, static files served by the app). ``--dev``
+serves with Django's auto-reloading runserver instead, for working on the code.
+
 Run under ``python -m hub.devdb run --``, which owns the embedded PostgreSQL and stops it after
-this command returns; this command owns its three children (runserver, worker, beat).
+this command returns; this command owns its three children (web server, worker, beat).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,15 +46,51 @@ def ensure_broker_folders() -> None:
         (settings.CELERY_BROKER_FOLDER / "processed").mkdir(exist_ok=True)
 
 
-def child_commands(addr: str, *, celery: bool = True) -> list[list[str]]:
+BACKLOG = 2048  # connections the kernel queues while every worker is busy
+
+
+def web_workers(cpus: int | None = None) -> int:
+    """Sync workers for the machine: 2 × cores + 1 (gunicorn's rule), between 3 and 17, so the
+    embedded PostgreSQL's 100 connections are never the limit."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(3, min(17, 2 * cpus + 1))
+
+
+def web_command(addr: str, *, dev: bool = False, workers: int | None = None) -> list[str]:
+    """The web server: gunicorn serving hub.wsgi, or with ``dev`` Django's auto-reloading runserver."""
+    py = sys.executable
+    if dev:
+        return [py, str(settings.BASE_DIR / "manage.py"), "runserver", addr]
+    gunicorn = shutil.which("gunicorn", path=str(os.path.dirname(py))) or "gunicorn"
+    return [gunicorn, "hub.wsgi", "--bind", addr, "--workers", str(workers or web_workers()),
+            "--backlog", str(BACKLOG), "--timeout", "60", "--graceful-timeout", "10",
+            "--access-logfile", "-", "--chdir", str(settings.BASE_DIR)]
+
+
+def child_commands(addr: str, *, celery: bool = True, dev: bool = False, workers: int | None = None) -> list[list[str]]:
     py = sys.executable
     commands = []
     if celery:
         commands.append([py, "-m", "celery", "-A", "hub", "worker", "-l", "info", "-c", "2", "-n", "devrun@%h"])
         # Schedules live in the database (django-celery-beat); beat keeps no state file.
         commands.append([py, "-m", "celery", "-A", "hub", "beat", "-l", "info"])
-    commands.append([py, str(settings.BASE_DIR / "manage.py"), "runserver", addr, "--noreload"])
+    commands.append(web_command(addr, dev=dev, workers=workers))
     return commands
+
+
+def prepare(stdout=None) -> bool:
+    """Everything before serving: migrations (the Vendor rows follow the adapter registry), the
+    cache table, demo and sandbox data, the admin user, the broker folders. True if the admin was
+    created now."""
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the shared cache when CACHE_URL is unset
+    if stdout is not None:
+        stdout.write("数据库迁移完成 / migrations applied")
+    call_command("seed_demo", stdout=stdout)
+    created = ensure_admin()
+    ensure_broker_folders()
+    return created
 
 
 def stop_children(procs: list[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
@@ -70,22 +113,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
         parser.add_argument("--no-celery", action="store_true", help="serve the web site only")
+        parser.add_argument("--dev", action="store_true",
+                            help="Django's auto-reloading runserver instead of gunicorn (for working on the code)")
+        parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: 2 x cores + 1)")
 
-    def handle(self, *args, addr, no_celery, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write("数据库迁移完成 / migrations applied")
-        call_command("seed_demo", stdout=self.stdout)
-        created = ensure_admin()
-        ensure_broker_folders()
+    def handle(self, *args, addr, no_celery, dev, workers, **options):
+        created = prepare(self.stdout)
 
         procs: list[subprocess.Popen] = []
         try:
-            for command in child_commands(addr, celery=not no_celery):
+            for command in child_commands(addr, celery=not no_celery, dev=dev, workers=workers):
                 procs.append(subprocess.Popen(command))
+            server = "runserver, auto-reload" if dev else f"gunicorn, {workers or web_workers()} workers"
             password = ADMIN_PASSWORD if created else f"{ADMIN_PASSWORD}（首次创建时的密码）"
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"\n  清算中心已启动 / hub running: http://{addr}/\n"
+                    f"\n  清算中心已启动 / hub running: http://{addr}/ ({server})\n"
                     f"  运营后台 admin: http://{addr}/admin/  用户名 {ADMIN_USER}  密码 {password}\n"
                     f"  API 文档: http://{addr}/api/docs/\n"
                     f"  Celery: {'worker + beat, broker ' + settings.CELERY_BROKER_URL if not no_celery else '未启动'}\n"

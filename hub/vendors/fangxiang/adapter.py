@@ -5,9 +5,12 @@ Translation only, no database. ``POST gateway/fangxiang/gateway.do`` with form p
 always HTTP 200 JSON signed with the hub's private key (see ``keys``), whose public half is
 served at ``GET gateway/fangxiang/public-key``.
 
-Fangxiang has no nonce parameter. RSA PKCS#1 v1.5 signatures are deterministic, so the nonce of
-a call is a digest of its signature: a byte-identical resend is the replay the gateway refuses,
-while any genuinely new request (new timestamp or content) has a new one.
+Fangxiang has no nonce parameter; request numbers are the idempotency key, as on Alipay. RSA
+PKCS#1 v1.5 signatures are deterministic, so the nonce of a call is a digest of the app id and
+the signature's decoded bytes (only the canonical Base64 spelling is accepted): it repeats only
+when the very same request is sent again, which the gateway answers as that request's retry
+(``nonce_repeat = "replay"``: the stored first answer; a used member code stays used), while any
+genuinely new request (new timestamp or content) has a new one.
 """
 
 from __future__ import annotations
@@ -16,25 +19,35 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from hub.errors import DomainError, ParamError
-from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec, require_str
+from hub.errors import DomainError, ParamError, SignError
+from hub.gateway.base import (
+    MAX_BODY_BYTES,
+    CredentialKeys,
+    ParsedCall,
+    ReadResponse,
+    RequestSpec,
+    Sandbox,
+    TillHelpers,
+    require_str,
+)
 from hub.gateway.canonical import TillCommand
+from hub.timezone import SHANGHAI
 from hub.vendors.fangxiang import envelope, signing, views
 from hub.vendors.fangxiang import fields as fx_fields
 from hub.vendors.fangxiang import keys as hub_keys
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"  # hub/fixtures: the contract's published test keys
 CONTENT_TYPE = "application/json; charset=utf-8"
 FORM_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 REQUIRED = ("app_id", "method", "charset", "sign_type", "timestamp", "version", "biz_content", "sign")
 FIXED = {"format": "JSON", "charset": "utf-8", "sign_type": "RSA2", "version": "1.0"}  # format may be omitted
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
 
 SUCCESS = ("10000", "Success")
 MISSING = ("40001", "Missing Required Arguments")
@@ -54,7 +67,17 @@ ENVELOPE_FIELDS = ("code", "msg", "sub_code", "sub_msg")
 
 class FangxiangAdapter:
     code = "fangxiang"
+    name = "方象"
+    auth_scheme = "rsa"
     ops = frozenset(fx_fields.METHOD_OF)
+    mount = "gateway/fangxiang/"
+    max_body_bytes = MAX_BODY_BYTES
+    merchant_field = None
+    nonce_repeat = "replay"  # no nonce field: the derived nonce repeats only when the request does
+    sandbox = Sandbox("SBX_FX", "沙箱·方象测试超市", "S001", "P03", "fx_test_app",
+                      public_key_file=FIXTURES / "fangxiang_test_vendor_public.pem",
+                      private_key_file=FIXTURES / "fangxiang_test_vendor_private.pem")
+    helpers = TillHelpers(member_field="member_id")
 
     def __init__(self, *, prefix: str = "/gateway/fangxiang/"):
         self.prefix = prefix  # where the gateway mounts get_urls(); used by build_request
@@ -107,6 +130,12 @@ class FangxiangAdapter:
             raise ParamError("参数格式错误：timestamp（应为 yyyy-MM-dd HH:mm:ss）") from None
         command = fx_fields.command_from_biz(method, envelope.read_biz_content(params["biz_content"]))
         signature = params["sign"]
+        raw_signature = signing.canonical_signature(signature)
+        if raw_signature is None:
+            # 2048-bit signatures leave 4 unused bits in their Base64: 15 other spellings decode to
+            # the same bytes. Only the one canonical spelling is accepted, so a captured request
+            # cannot be resent looking new.
+            raise SignError("签名格式错误：sign 应为标准 Base64 编码")
         message = signing.sign_string(params)
 
         def verify(keys: CredentialKeys) -> str | None:
@@ -114,7 +143,9 @@ class FangxiangAdapter:
                 return None
             return "" if signing.rsa_verify(message, signature, keys.public_key_pem) else None
 
-        nonce = hashlib.sha256(signature.replace(" ", "+").encode("utf-8")).hexdigest()[:32]
+        # The call's nonce: a digest of the app id and the signature's bytes (deterministic for
+        # PKCS#1 v1.5), so it repeats exactly when the same request is sent again.
+        nonce = hashlib.sha256(app_id.encode("utf-8") + b"\n" + raw_signature).hexdigest()[:32]
         return ParsedCall(app_key=app_id, nonce=nonce, timestamp=timestamp, command=command, verify=verify,
                           context=dict(context))
 

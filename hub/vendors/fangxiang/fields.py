@@ -10,7 +10,8 @@ import re
 from datetime import datetime
 
 from hub.errors import ParamError
-from hub.gateway.base import MAX_POINTS, fen_to_yuan, parse_int, require_str, yuan_to_fen
+from hub.gateway import base
+from hub.gateway.base import MAX_POINTS, fen_to_yuan, require_str
 from hub.gateway.canonical import DayEndTotals, TillCommand
 
 METHODS = {
@@ -62,20 +63,11 @@ def str_field(data: dict, name: str, *, max_len: int = 64, required: bool = True
 
 
 def int_field(data: dict, name: str, *, minimum: int = 0, maximum: int = MAX_POINTS, required: bool = True) -> int | None:
-    if data.get(name) in (None, ""):
-        if required:
-            raise missing(name)
-        return None
-    return parse_int(data[name], field_name=name, minimum=minimum, maximum=maximum)
+    return base.int_field(data, name, minimum=minimum, maximum=maximum, required=required, missing=missing)
 
 
 def yuan_field(data: dict, name: str, *, minimum_fen: int = 0) -> int:
-    if data.get(name) in (None, ""):
-        raise missing(name)
-    fen = yuan_to_fen(data[name], field_name=name)
-    if fen < minimum_fen:
-        raise ParamError(f"金额超出范围：{name}")
-    return fen
+    return base.yuan_field(data, name, minimum_fen=minimum_fen, missing=missing)
 
 
 def _member(biz: dict) -> str:
@@ -91,7 +83,7 @@ def _member(biz: dict) -> str:
 def _bill_date(biz: dict):
     value = str_field(biz, "bill_date", max_len=10)
     try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             raise ValueError(value)
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:

@@ -48,6 +48,20 @@ def load_private_key(pem: str) -> rsa.RSAPrivateKey:
     return key
 
 
+def canonical_signature(signature: str) -> bytes | None:
+    """The signature's bytes if ``signature`` is their one canonical Base64 spelling, else None.
+
+    A '+' sent without URL-encoding arrives as a space and is read back as '+'."""
+    text = signature.replace(" ", "+")
+    if not text or len(text) > MAX_SIGNATURE_CHARS:
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
+
+
 def rsa_sign(message: str, private_key: rsa.RSAPrivateKey | str) -> str:
     if isinstance(private_key, str):
         private_key = load_private_key(private_key)

@@ -6,22 +6,19 @@ confirm, unfreeze, reverse and query the path's ``out_trade_no`` is the original
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from urllib.parse import quote
 
 from hub.errors import ParamError
-from hub.gateway.base import MAX_POINTS, parse_int, require_str
+from hub.gateway.base import absent, fen_field, int_field, parse_int, require_str
 from hub.gateway.canonical import DayEndTotals, TillCommand
+from hub.timezone import SHANGHAI
 
-BEIJING = timezone(timedelta(hours=8))
-# 100 million yuan: no till sale comes near it (base.MAX_FEN allows 100 times more).
-MAX_AMOUNT_FEN = 10**10
 PATH_NO = "<str:out_trade_no>"
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from hub.vendors.native.fields import DATE as _DATE  # noqa: E402
+from hub.vendors.native.fields import RFC3339 as _RFC3339  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -56,20 +53,9 @@ PATH_OPS = frozenset(op for op, ep in ENDPOINTS.items() if PATH_NO in ep.route)
 # ---- body -> TillCommand -----------------------------------------------------------------
 
 
-def _absent(body: dict, name: str) -> bool:
-    return body.get(name) is None or body.get(name) == ""
-
-
-def _int(body: dict, name: str, *, required: bool = True, minimum: int = 0, maximum: int = MAX_POINTS):
-    if _absent(body, name):
-        if required:
-            raise ParamError(f"缺少参数：{name}")
-        return None
-    return parse_int(body[name], field_name=name, minimum=minimum, maximum=maximum)
-
-
-def _fen(body: dict, name: str, *, required: bool = True) -> int | None:
-    return _int(body, name, required=required, maximum=MAX_AMOUNT_FEN)
+_absent = absent
+_int = int_field
+_fen = fen_field
 
 
 def _trade_time(body: dict, name: str) -> datetime:
@@ -169,7 +155,7 @@ def parse_body(op: str, body: dict, out_trade_no: str) -> TillCommand:
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
 def build_body(command: TillCommand, *, sent_at: datetime) -> dict | None:

@@ -7,13 +7,13 @@ the ``request_no`` in the path is the number of the earlier request they act on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 from hub.errors import ParamError
 from hub.gateway.canonical import RESULT_FIELDS, DayEndTotals, TillCommand
+from hub.timezone import SHANGHAI
 from hub.vendors.native.fields import CODE, MAX_POINTS, Fields
 
-BEIJING = timezone(timedelta(hours=8))
 PATH_NO = "<str:request_no>"
 SITE = ("store_code", "terminal_code", "operator")
 TOTALS = tuple(f"{kind}_{measure}" for kind in ("earn", "redeem", "refund") for measure in ("count", "points"))
@@ -95,7 +95,7 @@ def parse_body(op: str, data: dict, path_no: str = "") -> TillCommand:
 # ---- TillCommand -> body (the till's side: tests, benchmarks, simulator) --------------------
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
 def _site(c: TillCommand) -> dict:

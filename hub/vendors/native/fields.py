@@ -11,13 +11,11 @@ import re
 from datetime import date, datetime
 
 from hub.errors import ParamError
-
-MAX_AMOUNT_FEN = 10**10  # 100 million yuan: no till sale comes near it
-MAX_POINTS = 10**10  # the ledger's own bound (points.common.MAX_POINTS)
+from hub.gateway.base import MAX_AMOUNT_FEN, MAX_POINTS  # noqa: E402,F401 - the one bound, re-exported
 
 CODE = re.compile(r"^[A-Za-z0-9_\-]+$")  # store and terminal codes, request numbers
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$")
+DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class Fields:
@@ -80,7 +78,7 @@ class Fields:
         if not value:
             return None
         try:
-            if not _RFC3339.match(value):
+            if not RFC3339.match(value):
                 raise ValueError(value)
             return datetime.fromisoformat(value)
         except ValueError:
@@ -90,7 +88,7 @@ class Fields:
     def date(self, name: str) -> date:
         value = self.text(name, max_len=10)
         try:
-            if not _DATE.match(value):
+            if not DATE.match(value):
                 raise ValueError(value)
             return date.fromisoformat(value)
         except ValueError:

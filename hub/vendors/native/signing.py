@@ -3,13 +3,13 @@
 Request:  ``Base64(HMAC-SHA256(secret, METHOD\\nPATH_WITH_QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n))``,
 sent as ``Authorization: HUB-HMAC-SHA256 app_key="…",timestamp="…",nonce="…",signature="…"``.
 Response: ``Base64(HMAC-SHA256(secret, TIMESTAMP\\nNONCE\\nBODY\\n))`` in ``Hub-Signature``, with
-``Hub-Timestamp`` and ``Hub-Nonce``. ``BODY`` is the exact bytes on the wire (empty for GET).
+``Hub-Timestamp`` and ``Hub-Nonce``. ``BODY`` is the exact bytes on the wire (empty for GET). The
+scheme is hub.gateway.hmac_signing's, shared with Kemai.
 """
 
 from __future__ import annotations
 
-import re
-
+from hub.gateway import hmac_signing
 from hub.gateway.hmac_signing import (  # noqa: F401 - the shared HMAC scheme, re-exported
     request_signature,
     request_string,
@@ -19,11 +19,11 @@ from hub.gateway.hmac_signing import (  # noqa: F401 - the shared HMAC scheme, r
 
 SCHEME = "HUB-HMAC-SHA256"
 AUTH_ITEMS = ("app_key", "timestamp", "nonce", "signature")
-_ITEM = re.compile(r'^\s*([A-Za-z_]+)\s*=\s*"([^",]*)"\s*$')
 
 
 def authorization_header(*, app_key: str, timestamp: str, nonce: str, signature: str) -> str:
-    return f'{SCHEME} app_key="{app_key}",timestamp="{timestamp}",nonce="{nonce}",signature="{signature}"'
+    return hmac_signing.authorization_header(
+        SCHEME, [("app_key", app_key), ("timestamp", timestamp), ("nonce", nonce), ("signature", signature)])
 
 
 def parse_authorization(value: str) -> dict[str, str] | None:
@@ -32,13 +32,4 @@ def parse_authorization(value: str) -> dict[str, str] | None:
     A repeated or unknown item makes the header invalid: the format is the hub's own, so there is
     nothing to be lenient about.
     """
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme != SCHEME or not rest.strip():
-        return None
-    items: dict[str, str] = {}
-    for part in rest.split(","):
-        match = _ITEM.match(part)
-        if match is None or match.group(1) in items or match.group(1) not in AUTH_ITEMS:
-            return None
-        items[match.group(1)] = match.group(2)
-    return items
+    return hmac_signing.parse_authorization(value, scheme=SCHEME, known=AUTH_ITEMS)

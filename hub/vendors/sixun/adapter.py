@@ -14,14 +14,24 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from hub.errors import DomainError, ParamError, SignError
-from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec, parse_int
+from hub.gateway.base import (
+    MAX_BODY_BYTES,
+    CredentialKeys,
+    ParsedCall,
+    ReadResponse,
+    RequestSpec,
+    Sandbox,
+    TillHelpers,
+    parse_int,
+)
 from hub.gateway.canonical import TillCommand
 from hub.gateway.jsonio import read_body
 from hub.vendors.sixun import fields as sixun_fields
 from hub.vendors.sixun import signing, xmlcodec
 
-# Codes that mean the message itself was refused (return_code FAIL).
-MESSAGE_CODES = frozenset({"PARAM_ERROR", "SIGN_ERROR", "TIMESTAMP_EXPIRED", "NONCE_REUSED", "NO_AUTH"})
+# Codes that mean the message itself was refused (return_code FAIL). NO_AUTH is not one: once a
+# request is authenticated it is a business refusal (this store, this credential may not…).
+MESSAGE_CODES = frozenset({"PARAM_ERROR", "SIGN_ERROR", "TIMESTAMP_EXPIRED", "NONCE_REUSED"})
 ENVELOPE_FIELDS = ("return_code", "return_msg", "result_code", "err_code", "err_code_des", "nonce_str", "sign")
 MAX_TIMESTAMP = 10**10  # year 2286: keeps datetime.fromtimestamp in range
 
@@ -36,7 +46,16 @@ def _candidate_secrets(keys: CredentialKeys | None) -> tuple[str, ...]:
 
 class SixunAdapter:
     code = "sixun"
+    name = "思迅"
+    auth_scheme = "secret"
     ops = frozenset(sixun_fields.SERVICE_OF)
+    mount = "gateway/sixun/"
+    max_body_bytes = MAX_BODY_BYTES
+    merchant_field = "mch_id"
+    nonce_repeat = "refuse"
+    # M0001 is the mch_id of the Sixun test vector.
+    sandbox = Sandbox("M0001", "沙箱·思迅测试超市", "S001", "P03", "sx_test_app", "sx-test-secret-0001")
+    helpers = TillHelpers(member_field="member_id", matched_values=("Y", "N"))
 
     def __init__(self, *, prefix: str = "/gateway/sixun/"):
         self.prefix = prefix  # where the gateway mounts get_urls(); used by build_request
@@ -90,6 +109,7 @@ class SixunAdapter:
             command=command,
             verify=verify,
             context={"service": fields["service"], "charset": charset, "sign_type": sign_type},
+            merchant_code=command.extra.get("mch_id", ""),
         )
 
     def render(self, call: ParsedCall | None, outcome: dict | DomainError, keys: CredentialKeys | None) -> HttpResponse:
@@ -127,7 +147,7 @@ class SixunAdapter:
     # ---- hub -> till (tests, benchmarks, till simulator) ------------------------------------
 
     def build_request(self, command: TillCommand, *, keys: CredentialKeys, nonce: str, timestamp: datetime) -> RequestSpec:
-        """A signed request. ``command.extra`` may carry ``mch_id`` (sent when given),
+        """A signed request. ``command.extra`` may carry ``merchant_code`` (sent as ``mch_id``),
         ``charset`` ("UTF-8" default or "GBK"), ``sign_type`` ("MD5" default or "HMAC-SHA256")
         and ``member_field`` ("member_code" default or "member_id")."""
         if timestamp.tzinfo is None:
@@ -138,7 +158,7 @@ class SixunAdapter:
         sign_type = command.extra.get("sign_type", signing.DEFAULT_SIGN_TYPE)
         if charset not in xmlcodec.CHARSETS or sign_type not in signing.SIGN_TYPES:
             raise ValueError("charset must be UTF-8 or GBK and sign_type MD5 or HMAC-SHA256")
-        pairs = [("appid", keys.app_key), ("mch_id", command.extra.get("mch_id", "")),
+        pairs = [("appid", keys.app_key), ("mch_id", command.extra.get("merchant_code", command.extra.get("mch_id", ""))),
                  ("store_id", command.store_code), ("device_info", command.terminal_code),
                  ("service", sixun_fields.SERVICE_OF[command.op]), ("nonce_str", nonce),
                  ("timestamp", str(int(timestamp.timestamp()))), ("sign_type", sign_type),

@@ -7,15 +7,12 @@ Asia/Shanghai. The merchant code ``mch_id`` travels in ``command.extra["mch_id"]
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from hub.errors import ParamError
-from hub.gateway.base import MAX_FEN, MAX_POINTS, parse_int, require_str
+from hub.gateway.base import DIGITS, fen_field, int_field, require_str
 from hub.gateway.canonical import DayEndTotals, TillCommand
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from hub.timezone import SHANGHAI
 
 SERVICES = {
     "member.query": "identify",
@@ -44,18 +41,7 @@ DAY_END_FIELDS = {
 
 
 def str_field(fields: dict, name: str, *, max_len: int = 64, required: bool = True) -> str:
-    value = require_str(fields, name, max_len=max_len, required=required)
-    if required and not value:
-        raise ParamError(f"缺少参数：{name}")
-    return value
-
-
-def int_field(fields: dict, name: str, *, minimum: int = 0, maximum: int = MAX_POINTS, required: bool = True) -> int | None:
-    if fields.get(name, "") == "":
-        if required:
-            raise ParamError(f"缺少参数：{name}")
-        return None
-    return parse_int(fields[name], field_name=name, minimum=minimum, maximum=maximum)
+    return require_str(fields, name, max_len=max_len, required=required)
 
 
 def _member(fields: dict) -> str:
@@ -69,7 +55,7 @@ def _member(fields: dict) -> str:
 
 
 def _moment(value: str, name: str, fmt: str, shown: str) -> datetime:
-    if not re.fullmatch(r"\d+", value) or len(value) != len(shown):
+    if not DIGITS.fullmatch(value) or len(value) != len(shown):
         raise ParamError(f"参数格式错误：{name}（应为 {shown}）")
     try:
         return datetime.strptime(value, fmt)
@@ -96,7 +82,7 @@ def command_from_fields(fields: dict[str, str]) -> TillCommand:
             **common,
             request_no=str_field(fields, "out_trade_no"),
             member=_member(fields),
-            amount_fen=int_field(fields, "total_fee", minimum=1, maximum=MAX_FEN),
+            amount_fen=fen_field(fields, "total_fee", minimum=1),
             business_time=(
                 _moment(time_end, "time_end", "%Y%m%d%H%M%S", "yyyyMMddHHmmss").replace(tzinfo=SHANGHAI)
                 if time_end
@@ -115,7 +101,7 @@ def command_from_fields(fields: dict[str, str]) -> TillCommand:
             **common,
             request_no=str_field(fields, "out_refund_no"),
             original_request_no=str_field(fields, "out_trade_no"),
-            amount_fen=int_field(fields, "refund_fee", maximum=MAX_FEN),
+            amount_fen=fen_field(fields, "refund_fee"),
             points=int_field(fields, "refund_points", required=False),
         )
     if op in ("reverse", "query"):

@@ -14,7 +14,15 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from hub.errors import DomainError, ParamError, SignError
-from hub.gateway.base import CredentialKeys, ParsedCall, ReadResponse, RequestSpec
+from hub.gateway.base import (
+    MAX_BODY_BYTES,
+    CredentialKeys,
+    ParsedCall,
+    ReadResponse,
+    RequestSpec,
+    Sandbox,
+    TillHelpers,
+)
 from hub.gateway.canonical import TillCommand
 from hub.gateway.jsonio import dumps_compact, loads_object, read_body
 from hub.vendors.zhibaiwei import methods, signing
@@ -23,7 +31,7 @@ CONTENT_TYPE = "application/json; charset=utf-8"
 RESULT_SUCCESS, RESULT_FAILED, RESULT_UNKNOWN = 1, 0, 2
 
 _APP_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_DATE_TIME = re.compile(r"^\d{14}$")
+_DATE_TIME = re.compile(r"^[0-9]{14}$")
 _NONCE = re.compile(r"^[A-Za-z0-9]{8}$")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -58,6 +66,15 @@ def _till_nonce(nonce: str) -> str:
 
 class ZhibaiweiAdapter:
     code = "zhibaiwei"
+    name = "智百威"
+    auth_scheme = "secret"
+    ops = frozenset(methods.OP_METHODS)
+    mount = "gateway/zhibaiwei/"
+    max_body_bytes = MAX_BODY_BYTES
+    merchant_field = None
+    nonce_repeat = "refuse"
+    sandbox = Sandbox("SBX_ZBW", "沙箱·智百威测试超市", "01", "03", "zbw_test_app", "zbw-test-secret-0001")
+    helpers = TillHelpers(member_field="VipNo", matched_field="Matched")
 
     def __init__(self, *, prefix: str = "/gateway/zhibaiwei"):
         self.prefix = prefix.rstrip("/")  # where the gateway mounts get_urls(); for build_request

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from hub.errors import ParamError
-from hub.gateway.base import fen_to_yuan, parse_int, require_str, yuan_to_fen
+from hub.gateway.base import absent, fen_to_yuan, int_field, require_str, yuan_field
 from hub.gateway.canonical import DayEndTotals, TillCommand
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-# 100 million yuan: no till sale comes near it (base.MAX_FEN allows 100 times more).
-MAX_AMOUNT_FEN = 10**10
+from hub.timezone import SHANGHAI
 
 METHODS = {
     "GetVipInfo": "identify",
@@ -33,34 +29,22 @@ OP_METHODS = {op: method for method, op in METHODS.items()}
 SHEET_STATUS = {"REVERSED": "CANCELLED", "UNFROZEN": "CANCELLED"}
 SHEET_TYPES = {"earn": "VipSaleSheet", "redeem": "VipPaySheet", "freeze": "VipPaySheet", "refund": "VipRetSheet"}
 
-_SDATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-_BIZDATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SDATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
+_BIZDATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 # ---- ParmJson -> TillCommand -------------------------------------------------------------
 
 
-def _absent(params: dict, name: str) -> bool:
-    return params.get(name) is None or params.get(name) == ""
+_absent = absent
 
 
 def _fen(params: dict, name: str, *, required: bool = True) -> int | None:
-    if _absent(params, name):
-        if required:
-            raise ParamError(f"缺少参数：{name}")
-        return None
-    fen = yuan_to_fen(params[name], field_name=name)
-    if fen > MAX_AMOUNT_FEN:
-        raise ParamError(f"金额超出范围：{name}")
-    return fen
+    return yuan_field(params, name, required=required)
 
 
 def _int(params: dict, name: str, *, required: bool = True, minimum: int = 0) -> int | None:
-    if _absent(params, name):
-        if required:
-            raise ParamError(f"缺少参数：{name}")
-        return None
-    return parse_int(params[name], field_name=name, minimum=minimum)
+    return int_field(params, name, required=required, minimum=minimum)
 
 
 def _local_time(params: dict, name: str) -> datetime:
@@ -160,7 +144,25 @@ _PARSERS = {
 }
 
 
+# The ParmJson keys each method takes; any other key is refused. The KEY does not cover the
+# method (it is in the path), so without this a body signed for one method (VipSaleSheet) would
+# be accepted by another (VipSheetCancel, reversing the sale).
+PARAMS = {
+    "GetVipInfo": ("BranchJg", "PosID", "OperID", "Code"),
+    "VipSaleSheet": ("BranchJg", "PosID", "OperID", "SheetNo", "VipNo", "SheetAmt", "sDateTime", "Memo"),
+    "VipPaySheet": ("BranchJg", "PosID", "OperID", "SheetNo", "VipNo", "PayIntegral", "PayAmt"),
+    "VipRetSheet": ("BranchJg", "PosID", "OperID", "RetSheetNo", "SheetNo", "RetAmt", "RetIntegral"),
+    "VipSheetCancel": ("BranchJg", "PosID", "SheetNo"),
+    "QuerySheet": ("SheetNo",),
+    "DayEnd": ("BranchJg", "PosID", "BizDate", "SaleCount", "SaleIntegral", "PayCount", "PayIntegral", "RetCount",
+               "RetIntegral"),
+}
+
+
 def parse_params(method: str, params: dict) -> TillCommand:
+    unknown = [name for name in params if name not in PARAMS[method]]
+    if unknown:
+        raise ParamError(f"不支持的参数：{str(unknown[0])[:32]}（{method} 不接受该参数）")
     return TillCommand(op=METHODS[method], **_PARSERS[method](params))
 
 

@@ -1,5 +1,6 @@
 """A sandbox hub for gateway tests: the demo network, postal points and demo members, with a
-signed-request client per registered adapter."""
+signed-request client per registered adapter (each built from what the adapter says of itself:
+its sandbox, its merchant field, whether it has nonces of its own)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,13 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from hub.demo import SANDBOX, seed
+from hub.demo import seed
 from hub.gateway import registry, service
 from hub.gateway.base import CredentialKeys, ReadResponse
 from hub.gateway.canonical import TillCommand
 from points.common import clear_caches
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures" / "fangxiang"
-MEMBER_FIELD = {"zhibaiwei": "VipNo", "kemai": "member_id", "sixun": "member_id", "fangxiang": "member_id",
-                "native": "member_ref"}
 _seq = itertools.count(1)
 
 
@@ -40,8 +39,8 @@ class Till:
 
     def command(self, op: str, **fields) -> TillCommand:
         extra = fields.pop("extra", {})
-        if self.code == "sixun":
-            extra = {"mch_id": self.merchant_code, **extra}
+        if getattr(self.adapter, "merchant_field", None):
+            extra = {"merchant_code": self.merchant_code, **extra}
         return TillCommand(op=op, store_code=self.store, terminal_code=self.terminal, operator="1001",
                            extra=extra, **fields)
 
@@ -55,12 +54,21 @@ class Till:
                                        **headers)
         return spec, response
 
+    @property
+    def derives_nonce(self) -> bool:
+        return getattr(self.adapter, "nonce_repeat", "refuse") == "replay"
+
+    @property
+    def member_field(self) -> str:
+        return self.adapter.helpers.member_field
+
     def read(self, response) -> ReadResponse:
         return self.adapter.read_response(response.status_code, dict(response.headers), response.content, self.keys)
 
     def send(self, op: str, **fields) -> ReadResponse:
-        # Fangxiang has no nonce: identical bytes within one second are a replay. Step the clock.
-        timestamp = timezone.now() + timedelta(seconds=next(_seq) % 200) if self.code == "fangxiang" else None
+        # A dialect without nonces of its own: identical bytes within one second are one request
+        # sent twice. Step the clock so that separate sends are separate requests.
+        timestamp = timezone.now() + timedelta(seconds=next(_seq) % 200) if self.derives_nonce else None
         _, response = self.send_raw(self.command(op, **fields), timestamp=timestamp)
         assert response.status_code < 500 or op == "never", response.content
         return self.read(response)
@@ -68,14 +76,8 @@ class Till:
 
 def till_for(code: str) -> Till:
     adapter = registry.get_adapter(code)
-    sandbox = next(s for s in SANDBOX if s.vendor == code)
-    if sandbox.secret is None:
-        keys = CredentialKeys(app_key=sandbox.app_key,
-                              public_key_pem=(FIXTURES / "fangxiang_test_vendor_public.pem").read_text(),
-                              private_key_pem=(FIXTURES / "fangxiang_test_vendor_private.pem").read_text())
-    else:
-        keys = CredentialKeys(app_key=sandbox.app_key, secrets=(sandbox.secret,), secret=sandbox.secret)
-    return Till(code, adapter, keys, sandbox.store, sandbox.till, sandbox.code, Client())
+    box = adapter.sandbox
+    return Till(code, adapter, box.keys(), box.store, box.till, box.merchant, Client())
 
 
 def unique(prefix: str) -> str:
@@ -91,3 +93,18 @@ def sandbox(db, settings):
     service.clear_caches()
     seed()
     return {code: till_for(code) for code in registry.adapters()}
+
+
+def test_database_url() -> str:
+    """The URL of the test database, for processes started by a test (transactional tests only:
+    they see what the test committed)."""
+    import os
+    from urllib.parse import urlparse
+
+    from django.db import connection
+
+    base = urlparse(os.environ["DATABASE_URL"])
+    return base._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+
+
+test_database_url.__test__ = False  # a helper, not a test

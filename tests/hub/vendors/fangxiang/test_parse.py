@@ -1,3 +1,4 @@
+import base64
 import hashlib
 import json
 from datetime import date, datetime
@@ -6,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.errors import ParamError
+from hub.errors import ParamError, SignError
 from hub.gateway.base import MAX_BODY_BYTES, CredentialKeys
 from hub.gateway.canonical import DayEndTotals, TillCommand
 from hub.vendors.fangxiang.adapter import FangxiangAdapter
@@ -45,13 +46,13 @@ def test_verify_refuses_tampering_other_apps_and_bad_keys():
     assert call.verify(CredentialKeys(app_key=APP_ID, public_key_pem=HUB_PUBLIC)) is None
     assert call.verify(CredentialKeys(app_key=APP_ID, public_key_pem="garbage")) is None
     assert call.verify(CredentialKeys(app_key=APP_ID)) is None
-    bad_sign = adapter.parse(post({**VECTOR_PARAMS, "sign": "%%%notbase64"}))
-    assert bad_sign.verify(KEYS) is None
+    with pytest.raises(SignError):  # not Base64 at all: refused before any key is looked at
+        adapter.parse(post({**VECTOR_PARAMS, "sign": "%%%notbase64"}))
 
 
 def test_the_nonce_is_a_digest_of_the_signature():
     call = adapter.parse(post({**VECTOR_PARAMS, "sign": VECTOR_SIGN}))
-    assert call.nonce == hashlib.sha256(VECTOR_SIGN.encode()).hexdigest()[:32]
+    assert call.nonce == hashlib.sha256(b"fx_test_app\n" + base64.b64decode(VECTOR_SIGN)).hexdigest()[:32]
     # the same request sent again is the same nonce; a later one is not
     assert adapter.parse(post({**VECTOR_PARAMS, "sign": VECTOR_SIGN})).nonce == call.nonce
     later = params_for("fx.point.earn", VECTOR_PARAMS["biz_content"], timestamp="2026-11-25 15:30:02")

@@ -1,5 +1,6 @@
 """build_request is the inverse of parse, correctly signed, for every operation Fangxiang has."""
 
+import base64
 import hashlib
 from datetime import date, datetime
 from urllib.parse import parse_qsl
@@ -52,7 +53,7 @@ def test_build_then_parse_gives_back_the_command(command, member_field):
     assert (call.app_key, call.timestamp) == ("fx_test_app", SENT_AT)
     assert call.verify(KEYS) == ""
     sign = dict(parse_qsl(spec.body.decode()))["sign"]
-    assert call.nonce == hashlib.sha256(sign.encode()).hexdigest()[:32]
+    assert call.nonce == hashlib.sha256(KEYS.app_key.encode() + b"\n" + base64.b64decode(sign)).hexdigest()[:32]
 
 
 def test_build_reproduces_the_contract_vector():

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from hub.errors import ParamError
 from hub.gateway.canonical import TillCommand
+from hub.models import Merchant
 from hub.vendors.native import signing
 from hub.vendors.native.adapter import NativeAdapter
+from members.codes import ref_for
 from members.selectors import find_member
 from points import selectors
 from points.models import Operation, Posting, Program
@@ -133,7 +135,9 @@ def test_earn_items_keep_their_original_business_time(sandbox):
 def test_a_full_batch_of_a_thousand_earns(sandbox):
     till = sandbox["native"]
     start = available()
-    items = [item("earn", request_no=unique("K"), member=MOBILE, amount_fen=100) for _ in range(1000)]
+    # named by opaque id: a batch may name only a few members by mobile (GATEWAY_BATCH_MAX_WEAK_ITEMS)
+    ref = ref_for(member=find_member(mobile=MOBILE), merchant=Merchant.objects.get(code=till.merchant_code))
+    items = [item("earn", request_no=unique("K"), member=ref, amount_fen=100) for _ in range(1000)]
     command = till.command("batch", extra={"items": items})
     spec, response = till.send_raw(command)
     assert len(spec.body) > 64 * 1024

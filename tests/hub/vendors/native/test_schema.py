@@ -94,7 +94,9 @@ def test_error_and_result_codes_are_the_canonical_ones(document):
 def test_the_swagger_page_renders(django_client_module):
     response = django_client_module.get("/api/docs/")
     assert response.status_code == 200
-    assert b"swagger-ui" in response.content and b"/api/schema/" in response.content
+    assert b"swagger-ui" in response.content and b"/api/docs/?script=" in response.content
+    script = django_client_module.get("/api/docs/?script=")  # the start-up script, a file of its own
+    assert script.status_code == 200 and b"/api/schema/" in script.content
 
 
 # ---- the serializers describe what the adapter actually takes and gives ----------------------

@@ -4,6 +4,7 @@ import pytest
 
 from hub import errors
 from hub.gateway.canonical import TillCommand
+from hub.vendors.zhibaiwei import methods
 from hub.vendors.zhibaiwei.adapter import ZhibaiweiAdapter
 
 from .helpers import KEYS, call
@@ -19,6 +20,8 @@ IDENTIFY_RESULT = {
 
 
 def _parsed(method, params):
+    # each method takes only its own ParmJson keys (methods.PARAMS): send those of the sample
+    params = {k: v for k, v in params.items() if k in methods.PARAMS[method]}
     return adapter.parse(call(method, params), method=method)
 
 
