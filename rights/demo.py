@@ -62,15 +62,17 @@ def _scenic_spot(created: dict) -> Merchant:
     merchant, was = Merchant.objects.get_or_create(
         code=SCENIC_CODE, defaults={"name": "示范景区·梅岭", "scene": Merchant.Scene.OTHER})
     created["merchants"] += int(was)
-    store, _ = Store.objects.get_or_create(merchant=merchant, code="GATE1", defaults={"name": "梅岭东门"})
-    Terminal.objects.get_or_create(store=store, code="G01", defaults={"kind": Terminal.Kind.POS})
+    store, was = Store.objects.get_or_create(merchant=merchant, code="GATE1", defaults={"name": "梅岭东门"})
+    created["stores"] += int(was)
+    _, was = Terminal.objects.get_or_create(store=store, code="G01", defaults={"kind": Terminal.Kind.POS})
+    created["terminals"] += int(was)
     return merchant
 
 
 @transaction.atomic
 def seed_rights() -> dict[str, int]:
-    """Returns how many rights, vouchers and merchants this run created."""
-    created = {"rights": 0, "vouchers": 0, "merchants": 0}
+    """Returns how many rights, vouchers, merchants, stores and terminals this run created."""
+    created = {"rights": 0, "vouchers": 0, "merchants": 0, "stores": 0, "terminals": 0}
     issuer = Merchant.objects.filter(code=ISSUER_CODE).first()
     if issuer is None:
         return created  # the network step did not run

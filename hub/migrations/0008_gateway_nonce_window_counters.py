@@ -1,4 +1,4 @@
-"""The gateway, hardened (branch gateway):
+"""The gateway, hardened:
 
 - nonces single-use for the contract's 15 minutes (hub_till_nonce), not forever: the unique
   (credential, nonce) constraint of hub_tillcall goes, call records are kept for a retention
@@ -37,7 +37,7 @@ def remove_schedule(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("hub", "0006_clearing_schedules"),
+        ("hub", "0007_clearing_models_moved"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

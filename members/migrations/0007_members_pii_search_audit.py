@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0005_member_codes_and_refs'),
+        ('members', '0006_till_strong_refs'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
