@@ -80,6 +80,8 @@ def seed_members(world: dict, upto: int, history_pairs: int) -> None:
     plus ``history_pairs`` earn/redeem pairs of history that net to zero per member."""
     from django.db import connection
 
+    from points.contract import AccountKind
+
     with connection.cursor() as c:
         c.execute("SELECT coalesce(max(id), 0) FROM members_member")
         have = c.fetchone()[0]
@@ -92,21 +94,22 @@ def seed_members(world: dict, upto: int, history_pairs: int) -> None:
                    SELECT g, 'BENCH' || lpad(g::text, 10, '0'), '', '', '', %s, 'active', now(), now()
                      FROM generate_series(%s, %s) g""", [tier, have + 1, upto])
             c.execute("SELECT setval(pg_get_serial_sequence('members_member', 'id'), %s)", [upto])
-            c.execute("SELECT points_account_id(10, %s, NULL, %s)", [world["program"], world["issuer"]])
+            c.execute("SELECT points_account_id(%s, %s, NULL, %s)",
+                      [int(AccountKind.ISSUER_LIABILITY), world["program"], world["issuer"]])
             issuer_acc = c.fetchone()[0]
             c.execute("INSERT INTO points_txn (kind, created_at) VALUES ('adjust', now()) RETURNING id")
             txn = c.fetchone()[0]
             c.execute(
                 """WITH acc AS (
                        INSERT INTO points_account (program_id, kind, member_id, balance)
-                       SELECT %s, 1, g, 100000 FROM generate_series(%s, %s) g RETURNING id),
+                       SELECT %s, %s, g, 100000 FROM generate_series(%s, %s) g RETURNING id),
                    lots AS (
                        INSERT INTO points_lot (account_id, original, remaining, expired, created_at)
                        SELECT id, 100000, 100000, 0, now() FROM acc RETURNING account_id)
                    INSERT INTO points_posting (txn_id, account_id, amount, created_at)
                    SELECT %s, account_id, 100000, now() FROM lots
                    UNION ALL SELECT %s, %s, -100000::bigint * (%s - %s + 1), now()""",
-                [world["program"], have + 1, upto, txn, txn, issuer_acc, upto, have + 1])
+                [world["program"], int(AccountKind.AVAILABLE), have + 1, upto, txn, txn, issuer_acc, upto, have + 1])
         if history_pairs:
             # Each history transaction moves 10 points out of and back into one member's account:
             # balanced, balance-neutral, and it grows the posting table and its indexes.
@@ -117,9 +120,9 @@ def seed_members(world: dict, upto: int, history_pairs: int) -> None:
                    INSERT INTO points_posting (txn_id, account_id, amount, created_at)
                    SELECT t.id, a.id, s.sign * 10, now() - interval '30 days'
                      FROM t
-                     JOIN points_account a ON a.kind = 1 AND a.member_id = 1 + (t.id %% %s)
+                     JOIN points_account a ON a.kind = %s AND a.member_id = 1 + (t.id %% %s)
                      CROSS JOIN (VALUES (1), (-1)) s(sign)""",
-                [history_pairs, upto])
+                [history_pairs, int(AccountKind.AVAILABLE), upto])
         c.execute("ANALYZE")
 
 

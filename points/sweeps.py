@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from hub.errors import DomainError
 from points import rules
 from points.contract import SHARED_KINDS
 from points.models import Operation
@@ -57,7 +58,10 @@ def release_expired_holds(*, now: datetime | None = None, batch_size: int = 500)
                      .filter(status=Operation.Status.FROZEN, hold_expires_at__lte=now, id__gt=last_id)
                      .order_by("id")[:batch_size])
         for op in holds:
-            released += release_hold(op, now) is not None
+            try:
+                released += release_hold(op, now) is not None
+            except DomainError as exc:  # the ledger refused this release: leave it for check_ledger
+                logger.error("hold %s could not be released: %s", op.pk, exc.code)
         if len(holds) < batch_size:
             logger.info("released %d expired holds", released)
             return released

@@ -342,3 +342,18 @@ def test_campaign_funded_by_the_issuer_is_the_default(world):
     now = timezone.now()
     campaign = world.agreement.campaigns.create(name="周末", starts_at=now, ends_at=now + timedelta(days=2))
     assert campaign.funder == "issuer"
+
+
+def test_the_hold_sweep_goes_on_past_a_hold_the_ledger_refuses_to_release(world):
+    m, n = world.member(), world.member()
+    t0 = anchor()
+    world.earn(m, 10000, now=t0)
+    world.earn(n, 10000, now=t0)
+    world.freeze(m, 60, "F1", now=t0)
+    world.freeze(n, 60, "F2", now=t0)
+    with connection.cursor() as c:  # a corrupt held balance: the CHECK refuses that release
+        c.execute("UPDATE points_account SET balance = 0 WHERE kind = %s AND member_id = %s",
+                  [Account.Kind.HELD, m.pk])
+    assert sweeps.release_expired_holds(now=t0 + timedelta(minutes=16)) == 1
+    assert Operation.objects.get(request_no="F1").status == "frozen"
+    assert Operation.objects.get(request_no="F2").status == "released"
