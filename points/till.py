@@ -79,10 +79,6 @@ def _site(place: Place) -> dict:
     return {"store": getattr(place.store, "pk", None), "terminal": getattr(place.terminal, "pk", None)}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def bound_business_time(business_time: datetime | None, received_at: datetime) -> datetime | None:
     """The till's business time, if it is believable: not after the hub's clock plus the skew,
     not before the store-and-forward window; else ``PARAM_ERROR`` (never an overflow)."""
@@ -96,7 +92,7 @@ def bound_business_time(business_time: datetime | None, received_at: datetime) -
         early = business_time < received_at - window
         late = business_time > received_at + skew
     except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
-        early, late = True, False
+        raise ParamError("业务时间超出范围") from None
     if early:
         raise ParamError(f"业务时间早于离线补传期限（{settings.STORE_AND_FORWARD_DAYS} 天）")
     if late:
