@@ -140,8 +140,8 @@ def seed() -> dict[str, int]:
 
     Steps run in dependency order, one function each: first the network (vendors, then
     merchants, stores, terminals and credentials); members and the points ledger (programs,
-    agreements, demo balances) refer to merchants, so their seeding steps follow here, and the
-    rights catalogue (rights.demo) last.
+    agreements, demo balances) refer to merchants, so their seeding steps follow here (the
+    rights catalogue, rights.demo, before the points ledger).
     """
     from members.demo import seed_members
     from points.demo import seed_points
@@ -150,11 +150,12 @@ def seed() -> dict[str, int]:
     created = {"vendors": seed_vendors()}
     created.update(seed_network())
     created.update(seed_members())
-    created.update(seed_points(Merchant.objects.get(code=ISSUER_CODE)))
-    # Rights come last: they name the issuer as funder, the sandbox merchants as providers and
-    # the demo members as holders. Their scenic-spot merchant adds to the network's count.
+    # Rights name the issuer as funder, the sandbox merchants as providers and the demo members
+    # as holders; their scenic-spot merchant (counted with the network's) gets its points
+    # agreement in the next step like every merchant.
     rights = seed_rights()
     for kind in ("merchants", "stores", "terminals"):
         created[kind] += rights.pop(kind)
     created.update(rights)
+    created.update(seed_points(Merchant.objects.get(code=ISSUER_CODE)))
     return created

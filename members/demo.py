@@ -42,9 +42,9 @@ def seed_members() -> dict[str, int]:
         )
         created["members"] += 1
     # The sandbox merchants may look members up by the demo mobiles: the demo members consent.
-    from hub.demo import SANDBOX
+    from hub.demo import sandbox_merchants
 
-    for merchant in Merchant.objects.filter(code__in=[s.code for s in SANDBOX]):
+    for merchant in Merchant.objects.filter(code__in=[s.code for s in sandbox_merchants()]):
         for member in Member.objects.filter(postal_no__in=[m[0] for m in DEMO_MEMBERS]):
             if not Consent.objects.filter(member=member, merchant=merchant).exists():
                 services.grant_consent(member=member, merchant=merchant, source="demo")

@@ -4,7 +4,7 @@ Idempotent (called by hub.demo.seed after the network)."""
 
 from __future__ import annotations
 
-from hub.demo import SANDBOX
+from hub.demo import sandbox_merchants
 from hub.models import Merchant
 from members.credentials import MemberName
 from members.demo import DEMO_MEMBERS
@@ -14,7 +14,6 @@ from points.models import Agreement, Operation, Program
 
 POSTAL_PROGRAM = "POSTAL"
 DEMO_POINTS = 100_000
-SANDBOX_CODES = frozenset(s.code for s in SANDBOX)
 
 
 def seed_points(issuer: Merchant) -> dict[str, int]:
@@ -25,6 +24,7 @@ def seed_points(issuer: Merchant) -> dict[str, int]:
                   "expiry_policy": Program.Expiry.YEAR_END_NEXT},
     )
     created["programs"] += made
+    sandbox_codes = {s.code for s in sandbox_merchants()}
     for merchant in Merchant.objects.filter(kind=Merchant.Kind.MERCHANT):
         _, made = Agreement.objects.get_or_create(
             merchant=merchant, program=program,
@@ -34,7 +34,7 @@ def seed_points(issuer: Merchant) -> dict[str, int]:
                       "issue_value_fen": 100, "issue_value_points": 100,
                       "tier_multipliers": {"gold": 120, "diamond": 150},
                       # the sandbox documentation promises vendors identify/earn by the demo mobiles
-                      "allow_mobile_lookup": merchant.code in SANDBOX_CODES},
+                      "allow_mobile_lookup": merchant.code in sandbox_codes},
         )
         created["agreements"] += made
     for postal_no, *_ in DEMO_MEMBERS:

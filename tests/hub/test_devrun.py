@@ -43,17 +43,20 @@ def snapshot() -> dict:
 def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     first = seed()
     # One sandbox merchant (with store, till and credential) per registered dialect: the five of
-    # the hub and the test suite's toy dialect. Vendor rows exist since migrate.
-    assert first == {"vendors": 0, "merchants": 9, "stores": 13, "terminals": 20, "credentials": 6,
-                     "members": 5, "member_links": 3, "consents": 3, "programs": 1, "agreements": 8, "grants": 5}
+    # the hub and the test suite's toy dialect. Vendor rows exist since migrate. The demo members
+    # consent to every sandbox merchant (5 × 6) besides their three links; the rights step adds
+    # the demo scenic spot (merchant, gate store, gate) and gives each member two vouchers.
+    assert first == {"vendors": 0, "merchants": 10, "stores": 14, "terminals": 21, "credentials": 6,
+                     "members": 5, "member_links": 3, "consents": 33, "programs": 1, "agreements": 9, "grants": 5,
+                     "rights": 4, "vouchers": 10}
     before = snapshot()
 
     second = seed()
 
-    assert set(second.values()) == {0}
+    assert {kind: n for kind, n in second.items() if n} == {}
     assert snapshot() == before
     assert [Vendor.objects.count(), Merchant.objects.count(), Store.objects.count(),
-            Terminal.objects.count(), Credential.objects.count()] == [6, 9, 13, 20, 6]
+            Terminal.objects.count(), Credential.objects.count()] == [6, 10, 14, 21, 6]
 
 
 def test_seed_demo_command_reports_what_it_created():
@@ -112,7 +115,8 @@ def test_network_content_matches_the_vendor_test_vectors():
     assert Credential.objects.get(app_key="sx_test_app").merchant.code == "M0001"
 
     scenes = dict(Merchant.objects.filter(code__startswith="DEMO_").values_list("code", "scene"))
-    assert scenes == {"DEMO_MKT": Merchant.Scene.MARKET, "DEMO_FOOD": Merchant.Scene.RESTAURANT}
+    assert scenes == {"DEMO_MKT": Merchant.Scene.MARKET, "DEMO_FOOD": Merchant.Scene.RESTAURANT,
+                      "DEMO_SCENIC": Merchant.Scene.OTHER}
     assert Terminal.objects.filter(store__merchant__code="DEMO_MKT", kind=Terminal.Kind.CLOUD_POS).count() == 6
 
 
@@ -274,7 +278,7 @@ def test_make_run_web_server_holds_40_simultaneous_redemptions(settings, tmp_pat
 
     from hub.gateway import registry
     from hub.gateway.canonical import TillCommand
-    from members.codes import ref_for
+    from members.codes import issue_strong_ref
     from members.models import Tier
     from members.selectors import find_member
     from points import selectors
@@ -292,7 +296,9 @@ def test_make_run_web_server_holds_40_simultaneous_redemptions(settings, tmp_pat
     member = find_member(mobile="13800000003")
     program = Program.objects.get(code="POSTAL")
     balance = selectors.balances(member, program)["available"]
-    ref = ref_for(member=member, merchant=merchant, strong=True)
+    # a strong ref, as an identify by dynamic code at the sandbox till returns (redeem needs one)
+    till = Terminal.objects.get(store__merchant=merchant, store__code=box.store, code=box.till)
+    ref = issue_strong_ref(member=member, merchant=merchant, terminal=till)
     points, tills = 3000, 40
     covered = balance // points
     assert 0 < covered < tills

@@ -13,7 +13,7 @@ from django.db import connection
 from django.urls import reverse
 
 from hub.errors import ParamError
-from members import codes, services, vault
+from members import codes, credentials, services, vault
 from members.models import Member, VendorMemberLink
 from members.selectors import find_member, get_member_by_credential
 from members.validation import clean_id_number, clean_mobile
@@ -188,7 +188,8 @@ def test_the_till_path_loads_a_member_whose_unused_column_is_corrupt(standard):
     assert get_member_by_credential(merchant=merchant, external_id=link.external_id) == member
     ref = codes.ref_for(member=member, merchant=merchant)
     for with_pii in (False, True):
-        loaded, _ = codes.member_for_ref(ref=ref, merchant=merchant, with_pii=with_pii)
+        loaded = credentials.resolve(credentials.MemberName.parse(ref), merchant=merchant, terminal=None,
+                                     mobile_allowed=False, with_pii=with_pii).member
         assert loaded.pk == member.pk and loaded.masked_id_number == "无法解密"
     # saving the member again keeps the stored token (nothing replaced by a placeholder)
     services.update_member(member=member, name="新名字")
