@@ -32,12 +32,12 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from hub.timezone import SHANGHAI  # noqa: E402  (after the path; needs no Django)
+
 # Two clearing days well in the past; the batches close at 00:00 after each.
 DAY1 = datetime(2026, 1, 5, tzinfo=SHANGHAI)
 DAY2 = DAY1 + timedelta(days=1)

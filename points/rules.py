@@ -7,12 +7,9 @@ and basis points), so each rule can be read and tested on its own.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from hub.errors import RedeemLimitExceeded
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
+from hub.timezone import SHANGHAI
 
 # ---- rounding ---------------------------------------------------------------------------------
 

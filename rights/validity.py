@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-TZ = ZoneInfo("Asia/Shanghai")
+from hub.timezone import SHANGHAI
+
+TZ = SHANGHAI
 
 
 def local_date(at: datetime) -> date:

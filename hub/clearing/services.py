@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -26,10 +25,10 @@ from django.utils import timezone
 from hub.clearing.models import ClearingBatch
 from hub.clearing.signals import batch_closed
 from hub.errors import NoAuth, ParamError
+from hub.timezone import SHANGHAI
 
 logger = logging.getLogger("hub.clearing")
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 FINANCE = "财务"  # the role group (members.roles.FINANCE)
 _CLOSE_LOCK = 0x6875_6263  # advisory lock key: one close at a time
 
