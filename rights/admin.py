@@ -41,7 +41,7 @@ from rights.models import (
 )
 from rights.validity import local_date, start_of_day, window
 
-FORM_TEMPLATE = "rights/form.html"
+FORM_TEMPLATE = "admin/action_form.html"  # the ops site's one form page (also clearing)
 MOBILE_PARAM = "member_mobile"
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-FORM_TEMPLATE = "admin/clearing/form.html"
+FORM_TEMPLATE = "admin/action_form.html"  # the ops site's one form page (also rights)
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from hub.errors import DomainError
@@ -14,30 +12,9 @@ from points import reversal, selectors, services, sweeps
 from points.checks import check_ledger
 from points.models import Operation
 from tests.points.conftest import build_world, roll_up_finished_days
+from tests.threads import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(n: int, fn) -> list:
-    """Run fn(i) in n threads released at the same instant; return results or exceptions."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - collected for the assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
 
 
 def test_fifty_redemptions_against_ten_exactly_ten_win():

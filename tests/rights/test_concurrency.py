@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
 
 from hub.errors import DomainError
 from hub.models import Store, Terminal
@@ -14,30 +13,9 @@ from rights import redemption, vouchers
 from rights.checks import check_rights
 from rights.models import ClaimRequest, QuotaCounter, Redemption, Right, RightsFunding, Voucher
 from tests.rights.conftest import build_world
+from tests.threads import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(n: int, fn) -> list:
-    """Run fn(i) in n threads released at the same instant; return results or exceptions."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - collected for the assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return results
 
 
 def storm(n: int, fn, *, threads: int = 48) -> list:
