@@ -4,25 +4,78 @@ Beyond the till operations and the sweeps, the steps include what the ledger aud
 with: refunds of sales whose lots expired, the reverse of a refund other than the last one,
 conversions in both directions between two programs that both expire, and partial refunds that
 must add up (check_ledger's undone_clearing_nets_zero and refunded_totals_match_refunds hold after
-every step, with balanced_per_program and the rest).
+every step, with balanced_per_program and the rest), and replays after a rule change: an earlier
+earn or redemption sent again through ``points.till`` after the agreement stopped awarding and
+accepting or was made inactive, the point value or the earn rate changed or a campaign started
+answers its first answer (success or refusal) and writes nothing; the rule is restored after.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hub.errors import DomainError
 from points import reversal, selectors, services, sweeps
 from points.checks import check_ledger
-from points.models import Agreement, ConversionRate, Lot, Operation
+from points.common import clear_caches
+from points.models import (
+    Agreement,
+    Campaign,
+    ClearingItem,
+    ConversionRate,
+    LedgerTransaction,
+    Lot,
+    Operation,
+    Posting,
+    Program,
+)
 from tests.points.conftest import build_world
+
+RULE_CHANGES = ("stop_awarding_and_accepting", "agreement_inactive", "point_value", "earn_rate", "campaign")
+
+
+@contextmanager
+def rule_changed(world, change: str, now):
+    """Today's rules differ from those of the first answer while the block runs; restored after."""
+    agreement = Agreement.objects.get(pk=world.agreement.pk)
+    program = Program.objects.get(pk=world.postal.pk)
+    if change == "stop_awarding_and_accepting":
+        Agreement.objects.filter(pk=agreement.pk).update(can_award=False, can_accept=False)
+    elif change == "agreement_inactive":
+        Agreement.objects.filter(pk=agreement.pk).update(active=False)
+    elif change == "point_value":
+        Program.objects.filter(pk=program.pk).update(value_fen=program.value_fen * 2 + 1)
+    elif change == "earn_rate":
+        Agreement.objects.filter(pk=agreement.pk).update(earn_points=agreement.earn_points * 3 + 1)
+    elif change == "campaign":
+        Campaign.objects.create(agreement=agreement, name="限时三倍", starts_at=now - timedelta(hours=1),
+                                ends_at=now + timedelta(hours=1), multiplier_pct=300)
+    clear_caches()
+    try:
+        yield
+    finally:
+        Agreement.objects.filter(pk=agreement.pk).update(can_award=agreement.can_award, can_accept=agreement.can_accept,
+                                                         active=agreement.active, earn_points=agreement.earn_points)
+        Program.objects.filter(pk=program.pk).update(value_fen=program.value_fen)
+        Campaign.objects.filter(agreement=agreement).delete()
+        clear_caches()
+
+
+def ledger_state(member, programs, now) -> tuple:
+    """Everything a replay must leave as it was: the rows of every ledger table and the balances."""
+    counts = tuple(model.objects.count() for model in (Operation, LedgerTransaction, Posting, Lot, ClearingItem))
+    rows = tuple(Operation.objects.order_by("pk").values_list("pk", "status", "points", "amount_fen", "refunded_fen",
+                                                              "refunded_points", "result"))
+    return counts, rows, tuple(tuple(sorted(selectors.balances(member, p, now).items())) for p in programs)
+
 
 step = st.one_of(
     st.tuples(st.just("earn"), st.integers(0, 20000)),
@@ -39,6 +92,8 @@ step = st.one_of(
     st.tuples(st.just("refund_after_expiry"), st.integers(100, 20000), st.integers(0, 5), st.integers(1, 3)),
     st.tuples(st.just("reverse_refund"), st.integers(0, 30)),
     st.tuples(st.just("refund_rest"), st.integers(0, 30)),
+    st.tuples(st.just("replay_after_rule_change"), st.integers(0, 30), st.sampled_from(RULE_CHANGES),
+              st.integers(0, 20000)),
 )
 
 
@@ -63,16 +118,42 @@ def test_random_sequences_keep_the_invariants(steps):
         done: list[str] = []
         refunds: list[str] = []  # refund numbers that were accepted
         sales: list[str] = []  # earns and redemptions that were accepted
+        tills: dict[str, tuple] = {}  # earns and redemptions through points.till: number -> (kind, value, answer)
         for i, (kind, *args) in enumerate(steps):
             no = f"N{i}"
             pick = (lambda k: done[k % len(done)]) if done else (lambda k: f"UNKNOWN{k}")
             try:
-                if kind == "earn":
-                    world.earn(m, args[0], no, now=clock)
+                if kind in ("earn", "redeem"):  # points.till: the first answer is kept for replays
+                    send = world.earn if kind == "earn" else world.redeem
+                    try:
+                        tills[no] = (kind, args[0], ("ok", send(m, args[0], no, now=clock)))
+                    except DomainError as exc:
+                        tills[no] = (kind, args[0], ("refused", exc.code))
+                        raise
                     sales.append(no)
-                elif kind == "redeem":
-                    world.redeem(m, args[0], no, now=clock)
-                    sales.append(no)
+                elif kind == "replay_after_rule_change":  # the same request again: its first answer
+                    seen = [n for n in tills
+                            if Operation.objects.filter(merchant=world.shop, request_no=n)
+                            .exclude(kind=Operation.Kind.TOMBSTONE).exclude(status=Operation.Status.REVERSED)
+                            .exists()]  # recorded, and not reversed since (that answers ORDER_REVERSED)
+                    if not seen:  # nothing to replay yet: an earn through the till first
+                        first_no = f"{no}E"
+                        tills[first_no] = ("earn", args[2], ("ok", world.earn(m, args[2], first_no, now=clock)))
+                        sales.append(first_no)
+                        seen = [first_no]
+                    target = seen[args[0] % len(seen)]
+                    op_kind, value, first = tills[target]
+                    send = world.earn if op_kind == "earn" else world.redeem
+                    before = ledger_state(m, (world.postal, world.store_points), clock)
+                    change = args[1]  # alone, it would refuse or alter the request today
+                    event(f"replay of a {first[0]} {op_kind} after {change}")
+                    with rule_changed(world, change, clock):
+                        try:
+                            again = ("ok", send(m, value, target, now=clock))
+                        except DomainError as exc:
+                            again = ("refused", exc.code)
+                    assert again == first, (target, change, first, again)
+                    assert ledger_state(m, (world.postal, world.store_points), clock) == before, (target, change)
                 elif kind == "freeze":
                     world.freeze(m, args[0], no, now=clock)
                 elif kind == "confirm":
