@@ -7,13 +7,12 @@ same transaction. No row back means the voucher was not in a state that allows t
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
 
 from django.db import connection
 
 from hub.errors import DomainError
+from points.common import fingerprint as request_fingerprint
 from rights.models import Voucher, VoucherEvent
 
 State = Voucher.State
@@ -34,8 +33,9 @@ _COLUMNS = {"used_at", "reserved_until"}
 
 
 def fingerprint(kind: str, **fields) -> str:
-    body = json.dumps({"kind": kind, **fields}, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    """The hub's one request fingerprint (keyed, see points.common.fingerprint), for claims and
+    write-offs."""
+    return request_fingerprint(f"rights.{kind}", **fields)
 
 
 def recorded_refusal(code: str, message: str | None) -> DomainError:
