@@ -228,7 +228,9 @@ def parse_rights_used(items, *, code_field: str, amount_field: str, yuan: bool, 
         else:
             if isinstance(item.get(amount_field), str):
                 raise ParamError(f"参数类型错误：{label}.{amount_field}（应为整数，单位分）")
-            discount = fen_field(item, amount_field, missing=lambda name: ParamError(f"缺少参数：{label}.{name}"))
+            if absent(item, amount_field):
+                raise ParamError(f"缺少参数：{label}.{amount_field}")
+            discount = fen_field(item, amount_field)
         out.append(RightUse(code=code, discount_fen=discount))
     return tuple(out)
 

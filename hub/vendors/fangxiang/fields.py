@@ -11,7 +11,14 @@ from datetime import datetime
 
 from hub.errors import ParamError
 from hub.gateway import base
-from hub.gateway.base import MAX_POINTS, fen_to_yuan, parse_rights_used, require_str, rights_items, rights_used_out
+from hub.gateway.base import (
+    MAX_POINTS,
+    fen_to_yuan,
+    parse_rights_used,
+    require_str,
+    rights_items,
+    rights_used_out,
+)
 from hub.gateway.canonical import DayEndTotals, TillCommand
 
 METHODS = {

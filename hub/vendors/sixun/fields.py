@@ -11,7 +11,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from hub.errors import ParamError
-from hub.gateway.base import DIGITS, fen_field, int_field, parse_rights_used, require_str, rights_items, rights_used_out
+from hub.gateway.base import (
+    DIGITS,
+    fen_field,
+    int_field,
+    parse_rights_used,
+    require_str,
+    rights_items,
+    rights_used_out,
+)
 from hub.gateway.canonical import DayEndTotals, TillCommand
 from hub.timezone import SHANGHAI
 
