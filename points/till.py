@@ -436,6 +436,8 @@ def reverse(*, place: Place, request_no: str) -> dict:
     """冲正: undo a request, or fence off one not seen yet (``points.reversal``); the rights uses
     of a reversed sale are reversed in the same transaction (vouchers available again)."""
     _request_no(request_no)
+    if rights_redemption.sale_refunded_uses(merchant=place.merchant, refund_no=request_no):
+        raise ParamError("该退货已退回权益核销，不能冲正")
     with transaction.atomic():
         answer = reversal.reverse(merchant=place.merchant, request_no=request_no, store=place.store,
                                   terminal=place.terminal, now=place.received_at)

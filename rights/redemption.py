@@ -522,6 +522,13 @@ def sale_uses(*, merchant, sale_request_no: str) -> list[Redemption]:
     return sorted(rows, key=lambda r: numbers.index(r.request_no))
 
 
+def sale_refunded_uses(*, merchant, refund_no: str) -> bool:
+    """Whether a till refund gave back rights uses (such a refund cannot be reversed: the points
+    reverse would leave the funding and the returned voucher behind)."""
+    numbers = [sale_refund_no(refund_no, n) for n in range(MAX_SALE_USES)]
+    return Redemption.objects.filter(merchant=merchant, request_no__in=numbers, kind=Kind.REFUND).exists()
+
+
 def record_sale_uses(*, merchant, store, terminal, member, sale_request_no: str, sale_fen: int,
                      uses: list[SaleUse], now: datetime) -> list[dict]:
     """Write off every right of one sale, all or nothing: call inside the sale's transaction
