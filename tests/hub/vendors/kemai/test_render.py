@@ -193,3 +193,18 @@ def test_unsigned_error_is_read_but_flagged():
 def test_unreadable_answer_is_unknown(body):
     answer = adapter.read_response(502, {}, body, KEYS)
     assert (answer.ok, answer.code) == (False, "PROCESSING")
+
+
+@pytest.mark.parametrize(("code", "status"), [("VOUCHER_NOT_FOUND", 404), ("VOUCHER_USED", 422),
+                                              ("VOUCHER_EXPIRED", 422), ("RIGHT_NOT_APPLICABLE", 422),
+                                              ("QUOTA_EXHAUSTED", 422)])
+def test_v11_codes_have_the_contracts_http_status(code, status):
+    from hub.errors import DomainError
+
+    response = adapter.render(_parsed("earn", "/points/earn", {"out_trade_no": "K1", "store_no": "S001",
+                                                               "pos_no": "P03", "member_id": "M1",
+                                                               "order_amount": 100,
+                                                               "trade_time": "2026-11-25T15:30:01+08:00"}),
+                              DomainError(code=code), KEYS)
+    assert response.status_code == status
+    assert json.loads(response.content)["code"] == code
