@@ -303,3 +303,58 @@ def test_retry_with_a_used_member_code_replays_the_first_answer(till):
     a, b = till.read(first), till.read(again)
     assert a.ok and b.ok and a.data == b.data, (a, b)
     assert Operation.objects.filter(request_no=command.request_no).count() == 1
+
+
+# ---- contract v1.1: the rights codes in every dialect's envelope ------------------------------
+
+def _v11_rows():
+    from tests.hub.gateway import v11
+
+    return v11.snapshot()
+
+
+def test_v11_codes_in_the_dialects_envelope(till):
+    """VOUCHER_NOT_FOUND, VOUCHER_USED, VOUCHER_EXPIRED, RIGHT_NOT_APPLICABLE, QUOTA_EXHAUSTED and
+    a malformed rights_used: each a clear refusal in the dialect's own envelope, never a 500,
+    nothing written."""
+    from tests.hub.gateway import v11
+
+    member_ref = till.send("identify", member=v11.GOLD).data[till.member_field]
+    used = v11.fresh_voucher()
+    assert till.send("earn", request_no=unique("C"), member=member_ref, amount_fen=9000,
+                     rights_used=v11.uses((v11.ref(used, till), 1000))).ok
+    old = v11.fresh_voucher(now=timezone.now() - timedelta(days=40))
+    tight = v11.make_right(till, budget_fen=100, rate_bp=9500)
+    cases = [
+        ("VOUCHER_NOT_FOUND", ((f"VR{'A' * 26}", 1000),), 9000),
+        ("VOUCHER_USED", ((v11.ref(used, till), 1000),), 9000),
+        ("VOUCHER_EXPIRED", ((v11.ref(old, till), 1000),), 9000),
+        ("RIGHT_NOT_APPLICABLE", (("SBX_R95", 501),), 9499),
+        ("QUOTA_EXHAUSTED", ((tight.code, 500),), 9500),
+    ]
+    for code, pairs, amount in cases:
+        before = _v11_rows()
+        _, response = till.send_raw(earn_command(till, member=member_ref, amount_fen=amount,
+                                                 rights_used=v11.uses(*pairs)))
+        refused(till, response, code)
+        assert _v11_rows() == before, code
+    before = _v11_rows()
+    refused(till, till.send_raw(till.command("identify", member="970000000000000001"))[1], "VOUCHER_NOT_FOUND")
+    assert _v11_rows() == before
+
+
+def test_v11_malformed_rights_used_is_a_param_error(till):
+    from hub.gateway.canonical import RightUse
+    from tests.hub.gateway import v11
+
+    member_ref = till.send("identify", member=v11.GOLD).data[till.member_field]
+    before = _v11_rows()
+    for bad in ((RightUse("SBX_R95", 10**13),), tuple(RightUse(f"C{n}", 1) for n in range(9)),
+                (RightUse("SBX_R95", 1), RightUse("SBX_R95", 1))):
+        try:
+            command = earn_command(till, member=member_ref, rights_used=bad)
+            _, response = till.send_raw(command)
+        except Exception:  # noqa: BLE001 - the dialect cannot even express it: nothing to send
+            continue
+        refused(till, response, "PARAM_ERROR")
+    assert _v11_rows() == before
