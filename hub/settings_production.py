@@ -25,10 +25,12 @@ from hub.settings import (
     DEV_BLIND_INDEX_KEY,
     DEV_FIELD_ENCRYPTION_KEY,
     DEV_FINGERPRINT_KEY,
+    DEV_GATE_TICKET_KEY,
     DEV_SECRET_KEY,
     FANGXIANG_HUB_PRIVATE_KEY,
     FIELD_ENCRYPTION_KEYS,
     FINGERPRINT_KEY,
+    GATE_TICKET_KEYS,
     HUB_TILL_ADAPTERS,
     SECRET_KEY,
     env_bool,
@@ -61,6 +63,8 @@ if any(key == DEV_BLIND_INDEX_KEY or len(key) < 32 for key in _index_ring):
     _problems.append(f"{_index_name} is (or contains) the development default or a key shorter than 32 characters")
 if FINGERPRINT_KEY == DEV_FINGERPRINT_KEY or len(FINGERPRINT_KEY) < 32:
     _problems.append("FINGERPRINT_KEY is the development default or shorter than 32 characters")
+if not GATE_TICKET_KEYS or DEV_GATE_TICKET_KEY.split(":")[1] in {k.partition(":")[2] for k in GATE_TICKET_KEYS}:
+    _problems.append("GATE_TICKET_KEYS is empty or contains the sandbox key (offline gate tickets)")
 if DEBUG:
     _problems.append("DEBUG must be off in production")
 if "fangxiang" in HUB_TILL_ADAPTERS and not FANGXIANG_HUB_PRIVATE_KEY:
