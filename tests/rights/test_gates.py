@@ -299,3 +299,27 @@ def test_fifty_simultaneous_write_offs_at_five_tills_and_two_gates_give_exactly_
     assert Redemption.objects.filter(voucher=voucher, status="success").count() == 1
     assert RightsFunding.objects.filter(redemption__voucher=voucher).count() == 1
     assert check_rights() == {}
+
+
+def test_the_worked_example_of_docs_rights_md():
+    """docs/rights.md "Gate protocol": the sandbox key's ticket, and its check with the public key alone."""
+    import base64
+    import json
+    import re
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "rights.md").read_text()
+    payload = json.loads(re.search(r"payload JSON  (\{.*\})", text).group(1))
+    body = re.search(r"    payload       (\S+)", text).group(1)
+    signature = re.search(r"    signature     (\S+)", text).group(1)
+    public = re.search(r"public key    sbx1 = (\S+)", text).group(1)
+    assert tickets.sign_payload({k: v for k, v in payload.items() if k != "kid"}) == f"LBQ2.{body}.{signature}"
+    assert tickets.public_keys() == {"sbx1": public}
+
+    def b64(value: str) -> bytes:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+    Ed25519PublicKey.from_public_bytes(b64(public)).verify(b64(signature), f"LBQ2.{body}".encode())
+    assert json.loads(b64(body)) == payload
