@@ -13,6 +13,7 @@ from hub.errors import ParamError
 from hub.gateway.base import parse_rights_used, rights_used_out
 from hub.gateway.canonical import RESULT_FIELDS, DayEndTotals, TillCommand
 from hub.timezone import SHANGHAI
+from hub.vendors.native import vouchers
 from hub.vendors.native.fields import CODE, MAX_POINTS, Fields
 
 PATH_NO = "<str:request_no>"
@@ -49,6 +50,7 @@ ENDPOINTS = {
         Endpoint("query", "GET", f"trades/{PATH_NO}", ()),
         Endpoint("day_end", "POST", "day-end", (*SITE, "biz_date", "totals")),
         Endpoint("batch", "POST", "batch", ("store_code", "terminal_code", "operator", "items")),
+        *(Endpoint(*row) for row in vouchers.TABLE),  # the voucher endpoints (hub.vendors.native.vouchers)
     )
 }
 # v1.1 (rights.md): the canonical names, fen integers and basis points.
@@ -79,6 +81,8 @@ def parse_body(op: str, data: dict, path_no: str = "") -> TillCommand:
         return TillCommand(op=op, **f.site(required=False), request_no=f.code("request_no"),
                            original_request_no=f.code("original_request_no"), amount_fen=f.fen("amount_fen"),
                            points=f.integer("points", required=False))
+    if op in vouchers.OPS:
+        return vouchers.parse_body(op, f)
     site = f.site(required=True)
     if op == "identify":
         return TillCommand(op=op, **site, member=f.text("member"))
@@ -110,6 +114,8 @@ def build_body(c: TillCommand) -> dict | None:
     """The JSON body a till sends for ``c`` (None for GET); empty and None values are left out."""
     if c.op == "query":
         return None
+    if c.op in vouchers.OPS:
+        return vouchers.build_body(c, _site(c))
     if c.op in PATH_OPS:
         fields = _site(c)
     elif c.op == "identify":
@@ -155,4 +161,6 @@ def _jsonable(name: str, value):
 
 def render_data(op: str, result: dict) -> dict:
     """Exactly the canonical result fields of ``op`` (missing ones as null), times in RFC 3339 +08:00."""
+    if op in vouchers.OPS:
+        return vouchers.render_data(op, result, _jsonable)
     return {name: _jsonable(name, result.get(name)) for name in RESULT_FIELDS[op]}
