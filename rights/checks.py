@@ -13,7 +13,8 @@ INVARIANTS: dict[str, tuple[str, str]] = {
     "one_successful_use_per_voucher": (
         "a voucher has at most one live (reserved or successful) use",
         """SELECT voucher_id, count(*) FROM rights_redemption
-            WHERE kind = 'use' AND status IN ('success', 'reserved') GROUP BY voucher_id HAVING count(*) > 1
+            WHERE kind = 'use' AND status IN ('success', 'reserved') AND voucher_id IS NOT NULL
+            GROUP BY voucher_id HAVING count(*) > 1
             LIMIT 20""",
     ),
     "used_vouchers_have_their_use": (

@@ -403,11 +403,14 @@ def reverse(*, merchant, request_no: str, now: datetime | None = None) -> dict:
                     row.status, row.reversed_at = Status.REVERSED, now
                     row.save(update_fields=["status", "reversed_at"])
                 return answer
-            voucher = Voucher.objects.get(pk=row.voucher_id)
-            moved = transition(row.voucher_id, "reverse", now=now,
-                               to=State.EXPIRED if voucher.expires_at <= now else None,
-                               merchant_id=merchant.pk, request_no=request_no)
             takes = _takes(row, right)
+            if row.voucher_id is None:  # a tier discount: no voucher to give back, every take goes back
+                moved = True
+            else:
+                voucher = Voucher.objects.get(pk=row.voucher_id)
+                moved = transition(row.voucher_id, "reverse", now=now,
+                                   to=State.EXPIRED if voucher.expires_at <= now else None,
+                                   merchant_id=merchant.pk, request_no=request_no)
             if moved is None:  # given back already by a full refund: its store-day use went with it
                 takes = [t for t in takes if t.scope == quotas.Scope.BUDGET]
             quotas.give_back(right, takes)
@@ -457,7 +460,7 @@ def refund(*, merchant, request_no: str, original_request_no: str, refund_fen: i
                              store_id=original.store_id, original=original, sale_fen=refund_fen,
                              settlement_fen=back, business_date=local_date(now), created_at=now)
             returned = False
-            if full and right.return_on_refund:
+            if full and right.return_on_refund and original.voucher_id is not None:
                 voucher = Voucher.objects.get(pk=original.voucher_id)
                 returned = transition(original.voucher_id, "return", now=now,
                                       to=State.EXPIRED if voucher.expires_at <= now else None,

@@ -131,6 +131,9 @@ def rights_for(*, merchant, store, member, now: datetime, shown: Voucher | None 
     """The canonical ``rights`` items of identify: the shown voucher first, then the member's
     other vouchers usable here (soonest expiry first), then the tier discounts."""
     items = []
+    if shown is None and not Right.objects.filter(providers=merchant, status=Right.Status.ACTIVE,
+                                                  kind__in=TILL_KINDS).exists():
+        return items  # a merchant without rights at its tills: one query
     if shown is not None:
         items.append(_item(shown.right, code=voucher_ref(voucher=shown, merchant=merchant), voucher=True))
     held = (vouchers.usable_vouchers(member=member, now=now).filter(right__providers=merchant,

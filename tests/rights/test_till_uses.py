@@ -107,6 +107,12 @@ def test_tier_discount_funding_is_the_funded_share_of_the_discount(shop):
     with pytest.raises(DomainError) as refused:
         earn(shop, "TD2", 8999, (share.code, 1001))
     assert refused.value.code == "RIGHT_NOT_APPLICABLE"
+    earn(shop, "TD3", 9500, (share.code, 500))  # a tier discount is used by many sales (no voucher)
+    till.refund(place=now(shop), refund_no="TD3-R", original_request_no="TD3", amount_fen=4750)
+    till.reverse(place=now(shop), request_no="TD1")
+    assert list(RightsFunding.objects.filter(right=share).order_by("id").values_list("amount_fen", flat=True)) == [
+        600, 300, -150, -600]
+    assert check_rights() == {}
 
 
 def test_stacking(shop):

@@ -16,6 +16,7 @@ from hub.models import Merchant
 from points import selectors
 from points.models import Operation, Program
 from rights import till as rights_till
+from rights.checks import check_rights
 from rights.models import Redemption, RightsFunding, Voucher
 from rights.redemption import sale_uses
 from tests.hub.gateway import v11
@@ -111,6 +112,7 @@ def test_v11_flow(sandbox, vendor):
     assert available(v11.GOLD) == before_points
     assert v11.funding_of(sale2, till) == [1000, -1000]
     assert Redemption.objects.get(merchant=merchant, request_no=rows[0].request_no).status == "success"
+    assert check_rights() == {}
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
