@@ -80,13 +80,14 @@ def _scenic_spot(created: dict) -> Merchant:
     vendor = Vendor.objects.filter(code="native").first()
     if vendor is not None and not Credential.objects.filter(app_key=GATE_APP_KEY).exists():
         issue_credential(merchant=merchant, vendor=vendor, app_key=GATE_APP_KEY, secret=GATE_SECRET, is_sandbox=True)
+        created["credentials"] += 1
     return merchant
 
 
 @transaction.atomic
 def seed_rights() -> dict[str, int]:
-    """Returns how many rights, vouchers, merchants, stores and terminals this run created."""
-    created = {"rights": 0, "vouchers": 0, "merchants": 0, "stores": 0, "terminals": 0}
+    """Returns how many rights, vouchers, merchants, stores, terminals and credentials this run created."""
+    created = {"rights": 0, "vouchers": 0, "merchants": 0, "stores": 0, "terminals": 0, "credentials": 0}
     issuer = Merchant.objects.filter(code=ISSUER_CODE).first()
     if issuer is None:
         return created  # the network step did not run

@@ -213,3 +213,20 @@ def test_a_till_credential_of_another_merchant_cannot_use_the_gate(sandbox):
                   "", "", SCENIC_CODE, Client())
     assert gate_send(forged, "gate_verify", request_no=unique("G"), gate_id="G01", code=code)[1].code == "SIGN_ERROR"
     assert Voucher.objects.get(pk=voucher.pk).state == "available"
+
+
+def test_an_online_platform_reports_a_coupon_use_with_its_order(sandbox):
+    till = sandbox["native"]
+    member = find_member(mobile=MOBILE)
+    voucher = vouchers.claim(member=member, right=Right.objects.get(code="SBX_ONLINE"), request_no=unique("C"))
+    ref = till.send("voucher_query", extra={"voucher": vouchers.issue_display_code(voucher=voucher)[0]}).data["voucher_ref"]
+    number = unique("ONL")
+    used = redeem(till, ref, request_no=number, order_no="PO8812345", amount_fen=8800, discount_fen=500)
+    assert used.ok, used
+    assert (used.data["right_code"], used.data["discount_fen"], used.data["order_no"]) == ("SBX_ONLINE", 500, "PO8812345")
+    other = vouchers.claim(member=member, right=Right.objects.get(code="SBX_ONLINE"), request_no=unique("C"))
+    assert redeem(till, vouchers.issue_display_code(voucher=other)[0], amount_fen=8800,
+                  discount_fen=501).code == "RIGHT_NOT_APPLICABLE"  # above the coupon's 5 元
+    order = Redemption.objects.get(request_no=number).order
+    assert (order.order_no, order.amount_fen) == ("PO8812345", 8800)
+    assert RightsFunding.objects.get(redemption__request_no=number).amount_fen == 500
