@@ -117,6 +117,20 @@ def test_the_same_claim_number_twenty_times_at_once_has_one_effect():
     assert QuotaCounter.objects.get(right=right, scope="total").used == 1
 
 
+def test_the_same_points_claim_number_twenty_times_at_once_debits_once():
+    world = build_world()
+    program = Program.objects.create(issuer=world.issuer, code=f"PT{world.issuer.pk}", name="邮政金融积分",
+                                     value_fen=100, value_points=100)
+    right = world.right(claim_mode=Right.ClaimMode.POINTS, claim_program=program, claim_points=300)
+    member = world.member()
+    points_services.grant(program=program, member=member, points=1000, request_no="G1")
+    wins, losses = _split(race(20, lambda i: vouchers.claim(member=member, right=right, request_no="SAME")))
+    assert not losses and len({v.pk for v in wins}) == 1
+    assert Operation.objects.filter(kind="right_claim").count() == 1
+    assert spendable(member_account(AVAILABLE, program.pk, member.pk), timezone.now()) == 700
+    assert check_rights() == {} and check_ledger() == {}
+
+
 def test_fifty_write_offs_of_one_voucher_at_seven_places_exactly_one_wins():
     world = build_world()
     right = world.right(providers=[world.shop, world.other])
