@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('clearing', '0003_clearing_names_and_failed_documents'),
         ('hub', '0008_gateway_nonce_window_counters'),
-        ('points', '0016_rights_claims_and_funding_items'),
+        ('points', '0017_rights_claims_and_funding_items'),
     ]
 
     operations = [
