@@ -1,0 +1,130 @@
+"""The daily aggregate job: figures equal the ledger's, a re-run changes nothing, a late posting
+for a finished day updates it, and the agreement check catches a corrupted aggregate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import connection
+from django.db.models import Sum
+
+from hub.ops import aggregates
+from hub.ops.models import DailyScopeStat, DailyStat
+from points.models import Operation
+from tests.hub.ops.conftest import DAY, at, seed_day
+from tests.points.conftest import build_world
+
+
+def rows():
+    return list(DailyStat.objects.order_by("business_date", "merchant_id", "store_id").values_list(
+        "business_date", "merchant_id", "store_id", "scene", *aggregates.COLUMNS))
+
+
+def ledger_figures(merchant, day=DAY):
+    ops = Operation.objects.filter(merchant=merchant, business_date=day)
+    earn = ops.filter(kind="earn", status="success")
+    redeem = ops.filter(kind="redeem", status="success")
+    return {
+        "earn_count": earn.count(), "points_earned": earn.aggregate(s=Sum("points"))["s"] or 0,
+        "redeem_count": redeem.count(), "points_redeemed": redeem.aggregate(s=Sum("points"))["s"] or 0,
+        "reversal_count": ops.filter(status="reversed").exclude(kind="tombstone").count(),
+        "tombstone_count": ops.filter(kind="tombstone").count(),
+    }
+
+
+def merchant_totals(merchant, day=DAY):
+    return DailyStat.objects.filter(merchant=merchant, business_date=day).aggregate(
+        **{name: Sum(name) for name in ("earn_count", "points_earned", "redeem_count", "points_redeemed",
+                                        "reversal_count", "tombstone_count")})
+
+
+def test_a_day_s_figures_are_the_ledger_s(seeded):
+    world = seeded
+    assert aggregates.refresh_day(day=DAY) > 0
+    shop = ledger_figures(world.shop)
+    assert shop == {"earn_count": 2, "points_earned": 123 + 200, "redeem_count": 2, "points_redeemed": 500,
+                    "reversal_count": 1, "tombstone_count": 1}
+    assert merchant_totals(world.shop) == shop
+    assert merchant_totals(world.other) == ledger_figures(world.other)
+    # the shop's store row holds the store's own figures, its distinct members are m1, m2, m3
+    store_row = DailyStat.objects.get(business_date=DAY, store=world.store)
+    assert (store_row.scene, store_row.members_active) == ("supermarket", 3)
+    # scenes and the province are sums of the merchants, with their own distinct member counts
+    province = DailyScopeStat.objects.get(business_date=DAY, scene="")
+    market = DailyScopeStat.objects.get(business_date=DAY, scene="market")
+    assert province.points_earned == 123 + 200 + 50
+    assert market.points_earned == 50
+    assert province.members_active == 3  # m1 was active in both scenes: counted once
+    assert market.members_active == 1
+    assert province.members_new == 0  # the members were created today, not on DAY
+
+
+def test_refreshing_a_day_again_changes_nothing(seeded):
+    aggregates.refresh_day(day=DAY)
+    before = rows()
+    aggregates.refresh_day(day=DAY)
+    aggregates.refresh_day(day=DAY)
+    assert rows() == before
+    assert aggregates.check_aggregates(days=[DAY]) == {}
+
+
+def test_the_incremental_job_picks_up_a_late_posting_for_a_finished_day(db, settings):
+    world = build_world()
+    seed_day(world)
+    # the job ran on the evening of the day after
+    aggregates.refresh_dirty(now=at(DAY + timedelta(days=1), 22))
+    earned = DailyStat.objects.get(business_date=DAY, store=world.store).points_earned
+    # a till that was offline forwards a sale of DAY five days later (store and forward)
+    later = at(DAY + timedelta(days=5), 9)
+    member = world.member()
+    world.earn(member, 40_000, "E-LATE", now=later, business_time=at(DAY, 20))
+    assert Operation.objects.get(request_no="E-LATE").business_date == DAY
+    refreshed = aggregates.refresh_dirty(now=later + timedelta(minutes=15))
+    assert DAY in refreshed
+    row = DailyStat.objects.get(business_date=DAY, store=world.store)
+    assert row.points_earned == earned + 400
+    assert aggregates.check_aggregates(days=[DAY]) == {}
+
+
+def test_a_reversal_of_an_old_operation_marks_its_day_dirty_outside_the_window(db, settings):
+    settings.STORE_AND_FORWARD_DAYS = 1
+    world = build_world()
+    seed_day(world)
+    aggregates.refresh_dirty(now=at(DAY, 23))
+    # a refund of DAY's sale long after the window: its day is found by the ledger transaction
+    much_later = at(DAY + timedelta(days=20), 9)
+    world.refund("E-A1", 12_345, "T-OLD", now=much_later)
+    aggregates.refresh_dirty(now=much_later + timedelta(minutes=15))
+    assert aggregates.check_aggregates(days=[DAY, much_later.date()]) == {}
+
+
+def test_the_check_reports_an_aggregate_corrupted_by_raw_sql(seeded):
+    world = seeded
+    aggregates.refresh_dirty(now=at(DAY, 23, 50))
+    assert aggregates.check_aggregates() == {}
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ops_daily_stat SET points_earned = points_earned + 1 "
+                       "WHERE business_date = %s AND store_id = %s", [DAY, world.store.pk])
+    problems = aggregates.check_aggregates()
+    offending = problems["dashboard_aggregates_match_ledger"]
+    sides = {row[1] for row in offending}
+    assert sides == {"stat_stored", "stat_ledger"}
+    assert all(row[0] == DAY and row[3] == world.store.pk for row in offending)
+
+
+def test_the_check_reports_a_day_the_job_lost(seeded):
+    aggregates.refresh_dirty(now=at(DAY, 23, 50))
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ops_daily_scope_stat WHERE business_date = %s AND scene = ''", [DAY])
+    problems = aggregates.check_aggregates()
+    assert [row[1] for row in problems["dashboard_aggregates_match_ledger"]] == ["scope_ledger"]
+
+
+def test_the_nightly_ledger_check_includes_the_aggregates(seeded):
+    from hub.clearing.jobs import run_ledger_check
+
+    aggregates.refresh_dirty(now=at(DAY, 23, 50))
+    assert run_ledger_check().ok
+    DailyStat.objects.filter(business_date=DAY).update(till_calls=99)
+    run = run_ledger_check()
+    assert not run.ok and "dashboard_aggregates_match_ledger" in run.problems
