@@ -16,7 +16,7 @@ from hub.clearing import statements
 from hub.clearing.models import ReconciliationDifference, ReconciliationRun
 from hub.models import Store, Terminal
 from hub.ops.models import MerchantStaff
-from members.roles import OPERATIONS
+from members.roles import AUDIT, OPERATIONS
 from rights import catalogue, redemption, vouchers
 from rights.models import Right
 from tests.hub.ops.conftest import DAY, at, seed_day
@@ -80,5 +80,5 @@ def build_portal_world() -> PortalWorld:
     b.marks = [b.merchant.code, b.merchant.name, b.store.name, b.store.code, b_till.code, "E-B1", "WO-B1", "DIFF-B7",
                b.right.code]
     staff = _user("ops-staff", is_staff=True)
-    staff.groups.add(Group.objects.get(name=OPERATIONS))
+    staff.groups.add(*Group.objects.filter(name__in=[OPERATIONS, AUDIT]))  # 审计 reads rights and clearing
     return PortalWorld(w, a, b, staff)
