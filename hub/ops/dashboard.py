@@ -158,7 +158,7 @@ def top_stores(scope: Scope, limit: int = 10) -> list[dict]:
 
 
 def top_merchants(scope: Scope, limit: int = 10) -> list[dict]:
-    rows = list(scope.stats().filter(merchant__isnull=False).values("merchant_id")
+    rows = list(scope.stats().filter(merchant__isnull=False).exclude(scene="").values("merchant_id")
                 .annotate(points_earned=Sum("points_earned"), points_redeemed=Sum("points_redeemed"))
                 .order_by(F("points_earned").desc(), "merchant_id")[:limit])
     names = Merchant.objects.in_bulk([row["merchant_id"] for row in rows])

@@ -22,8 +22,8 @@
     var t = data.trend;
     return {
       title: { text: title, textStyle: { fontSize: 14 } },
-      legend: { top: 24, data: names.map(function (n) { return t.labels[n]; }) },
-      grid: { top: 64, left: 56, right: 24, bottom: 32 },
+      legend: { bottom: 0, data: names.map(function (n) { return t.labels[n]; }) },
+      grid: { top: 40, left: 56, right: 24, bottom: 56 },
       xAxis: { type: "category", data: t.days },
       yAxis: { type: "value" },
       series: names.map(function (n) {
@@ -35,8 +35,8 @@
   function bars(title, rows, label, fields, names) {
     return {
       title: { text: title, textStyle: { fontSize: 14 } },
-      legend: { top: 24, data: names },
-      grid: { top: 64, left: 56, right: 24, bottom: 48 },
+      legend: { bottom: 0, data: names },
+      grid: { top: 40, left: 56, right: 24, bottom: 72 },
       xAxis: { type: "category", data: rows.map(function (r) { return r[label]; }), axisLabel: { interval: 0, rotate: rows.length > 6 ? 30 : 0 } },
       yAxis: { type: "value" },
       series: fields.map(function (f, i) {
