@@ -41,7 +41,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from hub.ops.models import MEASURE_NAMES, AggregateState
+from hub.ops.models import MEASURE_NAMES, AggregateState, MonthlyStat
 from hub.timezone import SHANGHAI
 from points.contract import AccountKind
 
@@ -181,7 +181,26 @@ def refresh_day(*, day: date) -> int:
         written = cursor.rowcount
         cursor.execute(f"INSERT INTO ops_daily_scope_stat (business_date, scene, {cols}) "
                        f"{scope_select('ops_daily_stat')}", _params(day))
+        month = day.replace(day=1)
+        cursor.execute("DELETE FROM ops_monthly_stat WHERE month = %s", [month])
+        cursor.execute(f"INSERT INTO ops_monthly_stat (month, merchant_id, store_id, scene, {MONTHLY}) "
+                       f"{month_select('ops_daily_stat')}", {"month": month, "next": _next_month(month)})
     return written
+
+
+MONTHLY = ", ".join(MonthlyStat.RANKED)
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_select(stats: str) -> str:
+    """A month's ``MonthlyStat`` rows from the daily rows in ``stats`` (%(month)s … %(next)s)."""
+    sums = ", ".join(f"sum({name})::bigint" for name in MonthlyStat.RANKED)
+    return f"""SELECT %(month)s::date, merchant_id, store_id, max(scene), {sums} FROM {stats}
+                WHERE business_date >= %(month)s AND business_date < %(next)s
+                GROUP BY merchant_id, store_id"""
 
 
 # ---- which days changed --------------------------------------------------------------------------
@@ -316,4 +335,11 @@ def check_aggregates(*, days: list[date] | None = None) -> dict[str, list[tuple]
             offending.extend((day, *row) for row in cursor.fetchall())
             if len(offending) >= 20:
                 break
+        # the monthly ranking rows are the sums of their month's daily rows
+        monthly = f"SELECT month, merchant_id, store_id, scene, {MONTHLY} FROM ops_monthly_stat WHERE month = %(month)s"
+        sums = f"SELECT * FROM ({month_select('ops_daily_stat')}) x"
+        for month in sorted({day.replace(day=1) for day in days}):
+            params = {"month": month, "next": _next_month(month)}
+            cursor.execute(f"({monthly} EXCEPT {sums}) UNION ALL ({sums} EXCEPT {monthly}) LIMIT 20", params)
+            offending.extend((month, "monthly", *row[1:]) for row in cursor.fetchall())
     return {"dashboard_aggregates_match_ledger": offending[:20]} if offending else {}

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from hub.models import Merchant, Store
 from hub.ops.aggregates import day_bounds
-from hub.ops.models import MEASURE_NAMES, MEASURES, DailyScopeStat, DailyStat
+from hub.ops.models import MEASURE_NAMES, MEASURES, DailyScopeStat, DailyStat, MonthlyStat
 from hub.timezone import SHANGHAI
 
 SCENES = dict(Merchant.Scene.choices)
@@ -141,30 +141,85 @@ def by_scene(scope: Scope) -> list[dict]:
             for code, name in Merchant.Scene.choices]
 
 
+def _filtered(rows, scope: Scope):
+    if scope.store is not None:
+        return rows.filter(store=scope.store)
+    if scope.merchant is not None:
+        return rows.filter(merchant=scope.merchant)
+    if scope.scene:
+        return rows.filter(scene=scope.scene)
+    return rows
+
+
+def _months(scope: Scope) -> tuple[list[date], list[tuple[date, date]]]:
+    """The calendar months wholly inside the range, and the day spans outside them."""
+    months, spans = [], []
+    day = scope.start
+    while day <= scope.end:
+        month = day.replace(day=1)
+        following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        last = min(scope.end, following - timedelta(days=1))
+        if day == month and last == following - timedelta(days=1):
+            months.append(month)
+        else:
+            spans.append((day, last))
+        day = last + timedelta(days=1)
+    return months, spans
+
+
+def _ranking_rows(scope: Scope) -> dict[tuple[int, int | None], dict[str, int]]:
+    """The ranking figures of the scope per (merchant, store) over the range, in one grouped query
+    per part: whole months from ``MonthlyStat``, the days around them from ``DailyStat``."""
+    months, spans = _months(scope)
+    sums = {name: Sum(name) for name in MonthlyStat.RANKED}
+    parts = []
+    if months:
+        parts.append(_filtered(MonthlyStat.objects.filter(month__in=months), scope))
+    for first, last in spans:
+        parts.append(_filtered(DailyStat.objects.filter(business_date__gte=first, business_date__lte=last), scope))
+    totals: dict[tuple[int, int | None], dict[str, int]] = {}
+    for rows in parts:
+        grouped = (rows.filter(merchant__isnull=False).exclude(scene="").values("merchant_id", "store_id")
+                   .annotate(**sums).order_by().values_list("merchant_id", "store_id", *MonthlyStat.RANKED))
+        for merchant_id, store_id, *figures in grouped:
+            into = totals.setdefault((merchant_id, store_id), dict.fromkeys(MonthlyStat.RANKED, 0))
+            for name, value in zip(MonthlyStat.RANKED, figures, strict=True):
+                into[name] += int(value or 0)
+    return totals
+
+
+def rankings(scope: Scope, limit: int = 10) -> tuple[list[dict], list[dict]]:
+    """(top stores, top merchants) of the scope by points earned over the range; a merchant's
+    figures include what belongs to none of its stores. Issuers (no scene) are not ranked."""
+    totals = _ranking_rows(scope)
+    per_merchant: dict[int, dict[str, int]] = {}
+    for (merchant_id, _), figures in totals.items():
+        into = per_merchant.setdefault(merchant_id, dict.fromkeys(MonthlyStat.RANKED, 0))
+        for name, value in figures.items():
+            into[name] += value
+
+    def top(items):
+        return sorted(items, key=lambda item: (-item[1]["points_earned"], item[0]))[:limit]
+
+    per_store = [(store_id, figures) for (_, store_id), figures in totals.items() if store_id is not None]
+    stores = [{"store_id": pk, **figures} for pk, figures in top(per_store)]
+    merchants = [{"merchant_id": pk, **figures} for pk, figures in top(per_merchant.items())]
+    found = Store.objects.select_related("merchant").in_bulk([row["store_id"] for row in stores])
+    for row in stores:
+        store = found.get(row["store_id"])
+        row["name"] = f"{store.merchant.name} {store.name}" if store else "（已删除）"
+    names = Merchant.objects.in_bulk([row["merchant_id"] for row in merchants])
+    for row in merchants:
+        row["name"] = names[row["merchant_id"]].name if row["merchant_id"] in names else "（已删除）"
+    return stores, merchants
+
+
 def top_stores(scope: Scope, limit: int = 10) -> list[dict]:
-    rows = (scope.stats().filter(store__isnull=False).values("store_id")
-            .annotate(points_earned=Sum("points_earned"), points_redeemed=Sum("points_redeemed"),
-                      earn_count=Sum("earn_count"))
-            .order_by(F("points_earned").desc(), "store_id")[:limit])
-    rows = list(rows)
-    stores = Store.objects.select_related("merchant").in_bulk([row["store_id"] for row in rows])
-    out = []
-    for row in rows:
-        store = stores.get(row["store_id"])
-        out.append({"store_id": row["store_id"], "name": f"{store.merchant.name} {store.name}" if store else "（已删除）",
-                    "points_earned": int(row["points_earned"] or 0),
-                    "points_redeemed": int(row["points_redeemed"] or 0), "earn_count": int(row["earn_count"] or 0)})
-    return out
+    return rankings(scope, limit)[0]
 
 
 def top_merchants(scope: Scope, limit: int = 10) -> list[dict]:
-    rows = list(scope.stats().filter(merchant__isnull=False).exclude(scene="").values("merchant_id")
-                .annotate(points_earned=Sum("points_earned"), points_redeemed=Sum("points_redeemed"))
-                .order_by(F("points_earned").desc(), "merchant_id")[:limit])
-    names = Merchant.objects.in_bulk([row["merchant_id"] for row in rows])
-    return [{"merchant_id": row["merchant_id"], "name": names[row["merchant_id"]].name if row["merchant_id"] in names
-             else "（已删除）", "points_earned": int(row["points_earned"] or 0),
-             "points_redeemed": int(row["points_redeemed"] or 0)} for row in rows]
+    return rankings(scope, limit)[1]
 
 
 # ---- the rows behind a figure -------------------------------------------------------------------

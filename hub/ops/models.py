@@ -106,11 +106,14 @@ class DailyStat(_Figures):
         constraints = [models.UniqueConstraint(fields=["business_date", "merchant", "store"], nulls_distinct=False,
                                                name="ops_daily_stat_unique")]
         indexes = [
-            models.Index(fields=["business_date", "store"], name="ops_stat_day_store"),
+            # rankings over the days around whole months read these alone (index-only scans)
+            models.Index(fields=["business_date"], name="ops_stat_day_ranked",
+                         include=["merchant", "store", "scene", "earn_count", "points_earned", "points_redeemed"]),
             models.Index(fields=["merchant", "business_date"], name="ops_stat_merchant_day"),
             models.Index(fields=["store", "business_date"], name="ops_stat_store_day",
                          condition=Q(store__isnull=False)),
-            models.Index(fields=["scene", "business_date"], name="ops_stat_scene_day"),
+            models.Index(fields=["scene", "business_date"], name="ops_stat_scene_day",
+                         include=["merchant", "store", "earn_count", "points_earned", "points_redeemed"]),
         ]
 
     def __str__(self) -> str:
@@ -131,6 +134,36 @@ class DailyScopeStat(_Figures):
 
     def __str__(self) -> str:
         return f"{self.business_date} {self.scene or '全省'}"
+
+
+class MonthlyStat(models.Model):
+    """The ranking figures of a store (or a merchant's NULL-store row) summed over a calendar
+    month of ``DailyStat`` rows, so a ranking over a year reads 12 rows per store, not 365.
+    Rewritten with its month by every ``refresh_day``."""
+
+    month = models.DateField("月份", help_text="当月第一天")
+    merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.DO_NOTHING, null=True,
+                                 blank=True, db_constraint=False, db_index=False, related_name="+")
+    store = models.ForeignKey("hub.Store", verbose_name="门店", on_delete=models.DO_NOTHING, null=True, blank=True,
+                              db_constraint=False, db_index=False, related_name="+")
+    scene = models.CharField("场景", max_length=16, blank=True, default="")
+    earn_count = models.BigIntegerField("积分累计笔数", default=0)
+    points_earned = models.BigIntegerField("累计积分", default=0)
+    points_redeemed = models.BigIntegerField("抵扣积分", default=0)
+
+    RANKED = ("earn_count", "points_earned", "points_redeemed")
+
+    class Meta:
+        db_table = "ops_monthly_stat"
+        verbose_name = verbose_name_plural = "看板月汇总（排行）"
+        ordering = ["-month", "merchant_id", "store_id"]
+        constraints = [models.UniqueConstraint(fields=["month", "merchant", "store"], nulls_distinct=False,
+                                               name="ops_monthly_stat_unique")]
+        indexes = [models.Index(fields=["month", "scene"], name="ops_month_scene"),
+                   models.Index(fields=["merchant", "month"], name="ops_month_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.merchant_id}/{self.store_id}"
 
 
 class AggregateState(models.Model):

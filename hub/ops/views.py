@@ -7,13 +7,15 @@ the default range, never an error page."""
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Sum
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from hub.models import Merchant, Store
@@ -126,9 +128,9 @@ def dashboard_page(request, scene: str = "", merchant_id: int | None = None, sto
     chart = {"trend": dashboard.trend(scope), "level": scope.level}
     if scope.level == "province":
         chart["scenes"] = dashboard.by_scene(scope)
+    stores, merchants = dashboard.rankings(scope) if scope.level != "store" else ([], [])
     if scope.level in ("province", "scene"):
-        chart["merchants"] = dashboard.top_merchants(scope)
-    stores = dashboard.top_stores(scope) if scope.level != "store" else []
+        chart["merchants"] = merchants
     chart["stores"] = stores
     merchants = Merchant.objects.filter(kind=Merchant.Kind.MERCHANT)
     if scope.scene:
@@ -137,15 +139,9 @@ def dashboard_page(request, scene: str = "", merchant_id: int | None = None, sto
         "scope": scope, "errors": errors, "cards": dashboard.cards(scope, values), "chart": chart,
         "stores": stores, "query": scope.query(), "scenes": list(dashboard.SCENES.items()),
         "merchants": merchants.only("pk", "name").order_by("code")[:500],
-        "export_url": f"{reverse('ops:export')}?{_encode(scope.query())}",
+        "export_url": f"{reverse('ops:export')}?{urlencode(scope.query())}",
     }
     return render(request, "ops/dashboard.html", context)
-
-
-def _encode(query: dict) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(query)
 
 
 @_login_first
@@ -156,8 +152,6 @@ def export_csv(request):
     names = [name for name, _, _ in MEASURES]
     source = dashboard._daily_source(scope)
     if scope.level == "merchant":
-        from django.db.models import Sum
-
         per_day = {row["business_date"]: row for row in source.values("business_date").annotate(
             **{name: Sum(name) for name in names})}
         active = dict(scope.stats().filter(store__isnull=True).values_list("business_date", "members_active"))
@@ -171,8 +165,6 @@ def export_csv(request):
     writer = csv.writer(response)
     writer.writerow(["营业日", "范围", *[label for _, label, _ in MEASURES], "活跃会员"])
     day = scope.start
-    from datetime import timedelta
-
     while day <= scope.end:
         row = per_day.get(day, {})
         writer.writerow([day.isoformat(), scope.title, *[int(row.get(name) or 0) for name in names],
@@ -267,5 +259,4 @@ def portal_statement(request, pk: int):
     document = scope.statement(pk)
     if document is None or document.failed:
         raise Http404
-    document = get_object_or_404(scope.statements(), pk=pk)
     return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.file.name.rsplit("/", 1)[-1])

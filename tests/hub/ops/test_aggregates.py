@@ -108,8 +108,10 @@ def test_the_check_reports_an_aggregate_corrupted_by_raw_sql(seeded):
     problems = aggregates.check_aggregates()
     offending = problems["dashboard_aggregates_match_ledger"]
     sides = {row[1] for row in offending}
-    assert sides == {"stat_stored", "stat_ledger"}
-    assert all(row[0] == DAY and row[3] == world.store.pk for row in offending)
+    # the stored row, the row the ledger gives, and the month no longer the sum of its (corrupted) days
+    assert sides == {"stat_stored", "stat_ledger", "monthly"}
+    assert all(row[3] == world.store.pk for row in offending)
+    assert {row[0] for row in offending if row[1] != "monthly"} == {DAY}
 
 
 def test_the_check_reports_a_day_the_job_lost(seeded):
@@ -128,3 +130,66 @@ def test_the_nightly_ledger_check_includes_the_aggregates(seeded):
     DailyStat.objects.filter(business_date=DAY).update(till_calls=99)
     run = run_ledger_check()
     assert not run.ok and "dashboard_aggregates_match_ledger" in run.problems
+
+
+def test_monthly_ranking_rows_follow_their_days_and_rankings_span_months(seeded):
+    from datetime import date
+
+    from hub.ops import dashboard
+    from hub.ops.models import MonthlyStat
+
+    world = seeded
+    aggregates.refresh_day(day=DAY)
+    month = MonthlyStat.objects.get(month=DAY.replace(day=1), store=world.store)
+    assert (month.points_earned, month.points_redeemed, month.earn_count) == (323, 500, 2)
+    # a range of a whole month plus days either side reads months and days, with the same result
+    for start, end in ((date(2026, 10, 25), date(2026, 12, 3)), (DAY, DAY), (date(2026, 11, 1), date(2026, 11, 30))):
+        scope = dashboard.Scope(start=start, end=end)
+        assert [(r["store_id"], r["points_earned"]) for r in dashboard.top_stores(scope)][:1] == \
+            [(world.store.pk, 323)]
+        assert dashboard.top_merchants(scope)[0]["merchant_id"] == world.shop.pk
+    months, spans = dashboard._months(dashboard.Scope(start=date(2026, 10, 25), end=date(2026, 12, 3)))
+    assert months == [date(2026, 11, 1)]
+    assert spans == [(date(2026, 10, 25), date(2026, 10, 31)), (date(2026, 12, 1), date(2026, 12, 3))]
+    # a corrupted month is reported by the check
+    MonthlyStat.objects.filter(store=world.store).update(points_earned=1)
+    problems = aggregates.check_aggregates(days=[DAY])["dashboard_aggregates_match_ledger"]
+    assert {row[1] for row in problems} == {"monthly"}
+
+
+def test_till_calls_errors_unknown_outcomes_and_latency(db):
+    from hub.models import TillCall
+
+    world = build_world()
+    calls = [("SUCCESS", 40), ("SUCCESS", 60), ("POINTS_INSUFFICIENT", 20), ("SYSTEM_ERROR", 900), ("", None)]
+    for n, (code, ms) in enumerate(calls):
+        TillCall.objects.create(merchant=world.shop, vendor="kemai", op="redeem", request_no=f"C{n}", code=code,
+                                duration_ms=ms, received_at=at(DAY, 15, n))
+    TillCall.objects.create(merchant=world.shop, vendor="kemai", op="earn", code="SUCCESS", duration_ms=5,
+                            received_at=at(DAY + timedelta(days=1), 0, 0))  # the next day
+    aggregates.refresh_day(day=DAY)
+    row = DailyStat.objects.get(business_date=DAY, merchant=world.shop, store__isnull=True)
+    assert (row.till_calls, row.till_errors, row.till_unknown, row.till_ms_sum, row.till_timed) == (5, 3, 2, 1020, 4)
+    from hub.ops import dashboard
+
+    values = dashboard.figures(dashboard.Scope(start=DAY, end=DAY, merchant=world.shop))
+    assert (values["error_rate_bp"], values["latency_ms"]) == (6000, 255)
+    assert dashboard.percent(values["error_rate_bp"]) == "60.00%"
+
+
+def test_expired_points_land_on_the_issuer_s_row(db):
+    from points import sweeps
+    from points.models import Program
+
+    world = build_world()
+    Program.objects.filter(pk=world.postal.pk).update(expiry_policy=Program.Expiry.DAYS, expiry_days=1)
+    from points.common import clear_caches
+
+    clear_caches()
+    member = world.member()
+    world.earn(member, 10_000, "E-EXP", now=at(DAY - timedelta(days=3), 10))
+    sweeps.expire_lots(now=at(DAY, 1))
+    aggregates.refresh_day(day=DAY)
+    row = DailyStat.objects.get(business_date=DAY, merchant=world.issuer)
+    assert (row.points_expired, row.scene) == (100, "")
+    assert DailyScopeStat.objects.get(business_date=DAY, scene="").points_expired == 100
