@@ -69,10 +69,11 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-def scope_from(request, *, scene: str = "", merchant_id: int | None = None,
-               store_id: int | None = None) -> tuple[dashboard.Scope, list[str]]:
+def scope_from(request, *, scene: str = "", merchant_id: int | None = None, store_id: int | None = None,
+               fixed: bool = False) -> tuple[dashboard.Scope, list[str]]:
     """The page's scope from its path and query (``from``, ``to``, ``scene``, ``merchant``,
-    ``store``), and the messages for whatever in the query could not be used."""
+    ``store``), and the messages for whatever in the query could not be used. ``fixed``: the
+    scope is the one given (the portal's own merchant); the query only chooses the dates."""
     errors = []
     default_start, default_end = dashboard.default_range()
     start = _date(request.GET.get("from")) or default_start
@@ -87,13 +88,14 @@ def scope_from(request, *, scene: str = "", merchant_id: int | None = None,
     if (end - start).days + 1 > dashboard.MAX_DAYS:
         errors.append(f"区间最长 {dashboard.MAX_DAYS} 天，已使用默认区间")
         start, end = default_start, default_end
-    scene = scene or request.GET.get("scene", "")
+    query = {} if fixed else request.GET
+    scene = scene or query.get("scene", "")
     if scene and scene not in dashboard.SCENES:
         errors.append("未知场景，已显示全省")
         scene = ""
     merchant = store = None
-    store_id = store_id or _int(request.GET.get("store"))
-    merchant_id = merchant_id or _int(request.GET.get("merchant"))
+    store_id = store_id or _int(query.get("store"))
+    merchant_id = merchant_id or _int(query.get("merchant"))
     if store_id:
         store = Store.objects.select_related("merchant").filter(pk=store_id).first()
         if store is None:
@@ -195,7 +197,7 @@ PORTAL_CARDS = ("points_earned", "points_redeemed", "redemption_rate_bp", "earn_
 @_login_first
 def portal_home(request):
     scope = _portal(request)
-    dash, errors = scope_from(request, merchant_id=scope.merchant.pk)
+    dash, errors = scope_from(request, merchant_id=scope.merchant.pk, fixed=True)
     values = dashboard.figures(dash)
     allowed = {section.slug for section in portal.sections_for(scope)}
     cards = []

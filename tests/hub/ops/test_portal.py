@@ -82,6 +82,26 @@ def test_every_scope_method_is_restricted_to_the_merchant(pw):
         assert not {r.pk for r in rows_a} & {r.pk for r in rows_b}, section.slug
 
 
+def test_the_portal_overview_ignores_a_scope_named_in_the_query(pw, client):
+    a, b = pw.a, pw.b
+    client.force_login(a.user)
+    plain = client.get(reverse("ops:portal") + f"?from={DAY}&to={DAY}").content.decode()
+    for query in (f"store={b.store.pk}", f"merchant={b.merchant.pk}", "scene=market",
+                  f"store={b.store.pk}&merchant={b.merchant.pk}&scene=market"):
+        page = client.get(reverse("ops:portal") + f"?from={DAY}&to={DAY}&{query}")
+        assert page.status_code == 200
+        text = page.content.decode()
+        assert strip_token(text) == strip_token(plain), query
+        for mark in b.marks:
+            assert mark not in text
+
+
+def strip_token(html: str) -> str:
+    import re
+
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
 def test_staff_without_a_merchant_and_inactive_bindings_get_no_portal(pw, client):
     client.force_login(pw.staff)
     assert client.get(reverse("ops:portal")).status_code == 403
@@ -95,6 +115,8 @@ def test_portal_users_cannot_open_the_dashboards_or_the_export(pw, client):
     assert client.get(reverse("ops:dashboard")).status_code == 403
     assert client.get(reverse("ops:merchant", args=[pw.b.merchant.pk])).status_code == 403
     assert client.get(reverse("ops:export")).status_code == 403
+    admin = client.get("/admin/")
+    assert admin.status_code == 302 and admin.url.startswith("/admin/login/")
 
 
 def test_a_clerk_sees_no_statements_or_instructions(pw, client):
