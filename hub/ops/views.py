@@ -50,10 +50,17 @@ def _staff(request) -> None:
 
 
 def _login_first(view):
+    """Sign-in first; a refusal or a missing row is answered with a Chinese page (403/404)."""
+
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return redirect(f"{reverse('ops:login')}?next={request.get_full_path()}")
-        return view(request, *args, **kwargs)
+            return redirect(f"{reverse('ops:login')}?{urlencode({'next': request.get_full_path()})}")
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied:
+            return render(request, "ops/error.html", {"message": "您没有查看此页面的权限。"}, status=403)
+        except Http404:
+            return render(request, "ops/error.html", {"message": "页面或记录不存在。"}, status=404)
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__

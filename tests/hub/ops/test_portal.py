@@ -67,7 +67,8 @@ def test_a_portal_user_sees_only_their_merchant_on_every_page_and_export(pw, cli
         assert mark in seen, f"{me}'s own {mark!r} is on none of its pages"
     # statements of the other party are 404 by id
     for doc in ClearingDocument.objects.filter(party=other.merchant):
-        assert client.get(reverse("ops:portal-statement", args=[doc.pk])).status_code == 404
+        answer = client.get(reverse("ops:portal-statement", args=[doc.pk]))
+        assert answer.status_code == 404 and "页面或记录不存在" in answer.content.decode()
 
 
 def test_every_scope_method_is_restricted_to_the_merchant(pw):
@@ -112,7 +113,8 @@ def test_staff_without_a_merchant_and_inactive_bindings_get_no_portal(pw, client
 
 def test_portal_users_cannot_open_the_dashboards_or_the_export(pw, client):
     client.force_login(pw.a.user)
-    assert client.get(reverse("ops:dashboard")).status_code == 403
+    refused = client.get(reverse("ops:dashboard"))
+    assert refused.status_code == 403 and "您没有查看此页面的权限" in refused.content.decode()
     assert client.get(reverse("ops:merchant", args=[pw.b.merchant.pk])).status_code == 403
     assert client.get(reverse("ops:export")).status_code == 403
     admin = client.get("/admin/")
