@@ -193,3 +193,24 @@ def test_expired_points_land_on_the_issuer_s_row(db):
     row = DailyStat.objects.get(business_date=DAY, merchant=world.issuer)
     assert (row.points_expired, row.scene) == (100, "")
     assert DailyScopeStat.objects.get(business_date=DAY, scene="").points_expired == 100
+
+
+def test_the_job_is_scheduled_in_celery_beat_and_registered(db):
+    from django_celery_beat.models import PeriodicTask
+
+    from hub.celery import app
+
+    task = PeriodicTask.objects.get(name="看板日汇总")
+    assert (task.task, task.enabled, task.crontab.minute) == ("ops.refresh_dashboard", True, "*/15")
+    app.loader.import_default_modules()
+    assert {"ops.refresh_dashboard", "ops.refresh_dashboard_day"} <= set(app.tasks)
+
+
+def test_the_task_refreshes_and_a_second_run_changes_nothing(seeded):
+    from hub.ops.tasks import refresh_dashboard, refresh_dashboard_day
+
+    assert refresh_dashboard_day(DAY.isoformat()) > 0
+    before = rows()
+    refresh_dashboard()
+    refresh_dashboard()
+    assert [r for r in rows() if r[0] == DAY] == [r for r in before if r[0] == DAY]
