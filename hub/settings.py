@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "members",
     "points",
     "rights",
+    "hub.ops",  # dashboards (daily aggregates) and the merchant portal, /ops/
 ]
 
 MIDDLEWARE = [
@@ -267,3 +268,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Dashboards (hub.ops): how many days back the nightly check recomputes the daily aggregates.
+OPS_AGGREGATE_CHECK_DAYS = int(os.environ.get("OPS_AGGREGATE_CHECK_DAYS", "62"))

@@ -13,6 +13,7 @@ admin.site.index_title = "运营管理"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("ops/", include("hub.ops.urls")),  # dashboards (看板) and the merchant portal
     path("api/schema/", staff_only_docs(SpectacularAPIView.as_view()), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script, so the CSP
     # can forbid them.

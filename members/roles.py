@@ -45,6 +45,9 @@ ROLES: dict[str, tuple[str, ...]] = {
         "hub.view_tillcall",
         # start the ledger invariant check (账务检查), a job that writes its run: not a read-only role's
         "*.add_ledgercheckrun",
+        # dashboards (看板) and the merchant portal's users
+        "ops.view_dailystat", "ops.view_dailyscopestat",
+        *(f"ops.{action}_merchantstaff" for action in _MANAGE),
     ),
     # Finance: sees everything in the network, members, the ledger and clearing.
     FINANCE: (
@@ -52,6 +55,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "hub.view_*",
         "members.view_*",
         "points.view_*",
+        "ops.view_*",
     ),
     # Audit: read-only on everything, including who revealed which member's data.
     AUDIT: (
@@ -63,6 +67,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "members.view_*",
         "points.view_*",
         "rights.view_*",
+        "ops.view_*",
     ),
 }
 

@@ -90,7 +90,9 @@ def check_clearing() -> dict[str, list[tuple]]:
 def run_ledger_check(*, now: datetime | None = None) -> LedgerCheckRun:
     """Run every invariant check and record the result. A failure is logged at ERROR."""
     started = now or timezone.now()
-    problems = {**check_ledger(), **check_clearing(),
+    from hub.ops.aggregates import check_aggregates  # the dashboards' aggregates agree with the ledger
+
+    problems = {**check_ledger(), **check_clearing(), **check_aggregates(),
                 **{f"rights.{name}": rows for name, rows in check_rights().items()}}
     # Rows hold ids, sums, dates: store them as JSON-friendly lists.
     stored = json.loads(json.dumps({name: [list(row) for row in rows] for name, rows in problems.items()},
