@@ -1,10 +1,9 @@
 """Rights at the till (contract v1.1): what identify offers, and the checks of what earn reports.
 
 - ``voucher_ref`` / ``voucher_of_ref``: the opaque voucher reference a till sees, scoped to the
-  merchant as the member id is: one AES block (the voucher id, the merchant id and a fixed tag)
-  under a key derived from ``SECRET_KEY``, so it says nothing of the voucher's id, another
-  merchant's reference does not open here (``VOUCHER_NOT_FOUND``), and it needs no table. It is
-  valid as long as the voucher is (its use is refused ``VOUCHER_EXPIRED`` after that).
+  merchant as the member id is (``rights.references``: stateless, another merchant's reference
+  does not open here, ``VOUCHER_NOT_FOUND``). It is valid as long as the voucher is (its use is
+  refused ``VOUCHER_EXPIRED`` after that).
 - ``display_code_member``: a scanned ``97…`` display code, resolved once (used up) to the member
   and the voucher; ``peek_display_code`` the same without any side effect (replays).
 - ``rights_for``: the rights applicable here for this member (tier discounts of the member's tier
@@ -20,58 +19,31 @@ or a voucher at most once per sale.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import re
-import struct
 from datetime import datetime
-
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from django.conf import settings
 
 from hub.errors import DomainError, ParamError, RightNotApplicable, VoucherNotFound
 from hub.gateway.canonical import RightUse
 from members.models import Member
-from rights import redemption, vouchers
+from rights import redemption, references, vouchers
 from rights.models import DisplayCode, Right, Voucher
 from rights.states import State
 
-REF_PREFIX = "VR"
-REF_RE = re.compile(r"^VR[A-Z2-7]{26}$")
-_TAG = 0x9711A5C3
+REF_RE = references.REF_RE
 TILL_KINDS = (Right.Kind.TIER_DISCOUNT, Right.Kind.AMOUNT_OFF, Right.Kind.PERCENT_OFF, Right.Kind.GIFT)
 MAX_ITEMS = 20  # rights items identify returns at most
 
 
-def _cipher() -> Cipher:
-    key = hashlib.sha256(f"voucher-ref:{settings.SECRET_KEY}".encode()).digest()
-    return Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305 - one block, a keyed permutation, no pattern to leak
-
-
 def voucher_ref(*, voucher, merchant) -> str:
-    """The opaque reference of ``voucher`` at ``merchant`` (28 characters, ``VR…``)."""
-    block = struct.pack(">QII", voucher.pk, merchant.pk, _TAG)
-    encryptor = _cipher().encryptor()
-    sealed = encryptor.update(block) + encryptor.finalize()
-    return REF_PREFIX + base64.b32encode(sealed).decode("ascii").rstrip("=")
+    """The opaque reference of ``voucher`` at ``merchant`` (rights.references, the one definition
+    shared with the native voucher endpoints and the gates)."""
+    return references.voucher_reference(voucher, merchant)
 
 
 def voucher_of_ref(ref: str, *, merchant) -> Voucher:
     """The voucher a reference of this merchant names, or ``VOUCHER_NOT_FOUND``."""
-    if not isinstance(ref, str) or not REF_RE.match(ref):
-        raise VoucherNotFound()
-    try:
-        sealed = base64.b32decode(ref[len(REF_PREFIX):] + "======")
-    except (binascii.Error, ValueError):
-        raise VoucherNotFound() from None
-    decryptor = _cipher().decryptor()
-    voucher_id, merchant_id, tag = struct.unpack(">QII", decryptor.update(sealed) + decryptor.finalize())
-    if tag != _TAG or merchant_id != merchant.pk:
-        raise VoucherNotFound()  # another merchant's reference, or not one at all
-    voucher = Voucher.objects.filter(pk=voucher_id).select_related("right").first()
+    voucher = references.resolve_reference(ref, merchant)
     if voucher is None:
-        raise VoucherNotFound()
+        raise VoucherNotFound()  # another merchant's reference, a forged one, or not one at all
     return voucher
 
 

@@ -39,7 +39,7 @@ DATA = {
     "identify": {"member_ref": "M8KZ3Q7T", "name_masked": "*明", "mobile_masked": "138****1234", "tier": "金卡",
                  "points": 100000, "points_value_fen": 100000, "point_value_fen_per_100": 100,
                  "pending_points": 0, "frozen_points": 0, "redeemable_points": 100000,
-                 "rights": [{"code": "VR7Q2MZK4XH5TBN3W6CDYJERLF2A", "name": "满 50 减 10 券", "discount_fen": 1000,
+                 "rights": [{"code": "V7Q2MZK4XH5TBN3W6CDYJERF2A9", "name": "满 50 减 10 券", "discount_fen": 1000,
                              "threshold_fen": 5000, "voucher": True},
                             {"code": "R95", "name": "会员九五折", "discount_bp": 9500, "voucher": False}]},
     "earn": {"request_no": "HUB20261125000123", "points_earned": 128, "points_balance": 100128},

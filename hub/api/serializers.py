@@ -55,7 +55,7 @@ class IdentifyRequest(SiteRequest):
 
 
 class RightUsedRequest(serializers.Serializer):
-    code = serializers.CharField(max_length=64, help_text="The right's code from identify: a voucher's reference (VR…) or a tier discount's code.")
+    code = serializers.CharField(max_length=64, help_text="The right's code from identify: a voucher's reference (V…) or a tier discount's code.")
     discount_fen = _fen("The discount this right gave on the sale, in fen.")
 
 
@@ -115,7 +115,7 @@ class BatchRequest(SiteRequest):
 # ---- data of successful answers (the canonical result fields, hub.gateway.canonical) -----------
 
 class RightData(serializers.Serializer):
-    code = serializers.CharField(help_text="A voucher's reference at this merchant (VR…, valid until the voucher expires) or a tier discount's right code; send it back in earn's rights_used.")
+    code = serializers.CharField(help_text="A voucher's reference at this merchant (V…, valid until the voucher expires) or a tier discount's right code; send it back in earn's rights_used.")
     name = serializers.CharField()
     discount_bp = serializers.IntegerField(required=False, help_text="Discount rate in basis points (9500 = 95 折); omitted when the right has none.")
     discount_fen = serializers.IntegerField(required=False, help_text="Fixed discount in fen; omitted when the right has none.")
