@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hub.gateway import registry
+from hub.monitoring import views as monitoring
 from hub.security import staff_only_docs
 
 admin.site.site_header = "邮政智慧场景积分清算中心"
@@ -12,6 +13,10 @@ admin.site.index_title = "运营管理"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("staff/2fa/", include("hub.staff.urls")),  # hub.staff.middleware.SECOND_FACTOR_PREFIX
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics_view, name="metrics"),
     path("api/schema/", staff_only_docs(SpectacularAPIView.as_view()), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script, so the CSP
     # can forbid them.
