@@ -72,8 +72,8 @@ def redact(text: str) -> str:
     """``text`` with mobiles masked and ID numbers, tokens and secrets removed."""
     if not text:
         return text
-    text = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} [REDACTED]", text)
+    text = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
     text = _ID_NUMBER.sub("[ID]", text)
     text = _MOBILE.sub(r"\1****\3", text)
     return _KEYLIKE.sub(_keylike, text)

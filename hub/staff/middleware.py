@@ -12,13 +12,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.shortcuts import redirect
 from django.urls import reverse
 
 SITE_PREFIXES = ("/admin/", "/ops/", "/api/docs/", "/api/schema/")
 SECOND_FACTOR_PREFIX = "/staff/2fa/"  # hub.urls mounts hub.staff.urls here
-LOGOUT = "/admin/logout/"  # signing out needs no second factor
+LOGOUT = "/admin/logout/"  # signing out needs no second factor (the CSRF check has run: POST only)
 
 
 class SecondFactorMiddleware:
@@ -31,9 +32,17 @@ class SecondFactorMiddleware:
         user = request.user
         if not user.is_authenticated or user.is_verified():
             return self.get_response(request)
+        path = request.path
         request.pending_user = user  # for the second-factor pages only
         request.user = AnonymousUser()
-        path = request.path
         if path.startswith(SITE_PREFIXES) and not path.startswith(SECOND_FACTOR_PREFIX) and path != LOGOUT:
             return redirect(f"{reverse('staff:verify')}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """Signing out before the second factor: the admin's logout view refuses anyone without
+        admin permission, so it is done here (after the CSRF check, which runs before this)."""
+        if getattr(request, "pending_user", None) is not None and request.path == LOGOUT and request.method == "POST":
+            auth.logout(request)
+            return redirect(reverse("admin:login"))
+        return None

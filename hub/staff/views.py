@@ -76,7 +76,7 @@ def verify(request):
         else:
             throttle.count_failure(username=user.get_username(), ip=ip)
             logger.info("second factor refused for user %s (ip %s)", user.pk, ip)
-            form.add_error("code", "验证码不正确或已使用，请重新输入")
+            form.add_error("code", "验证码不正确或已使用（连续输错需稍候几秒），请重新输入")
     return _page(request, "staff/verify.html", "双重验证", form=form, next=_next(request), user_name=user.get_username())
 
 
