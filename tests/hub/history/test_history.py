@@ -8,7 +8,13 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from hub.history.models import AgreementEvent, CredentialEvent, GroupPermissionEvent, QuotaLimitEvent, UserGroupEvent
+from hub.history.models import (
+    AgreementEvent,
+    CredentialEvent,
+    GroupPermissionEvent,
+    QuotaLimitEvent,
+    UserGroupEvent,
+)
 from tests.points.conftest import build_world
 
 pytestmark = pytest.mark.django_db
