@@ -11,7 +11,9 @@ class StaffConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
+        from hub.staff import i18n
         from hub.staff.forms import StaffAuthenticationForm
 
         # The admin's own sign-in form, with the lockout said in Chinese (hub.staff.throttle).
         admin.site.login_form = StaffAuthenticationForm
+        i18n.apply()  # third-party apps' names and labels in Chinese
