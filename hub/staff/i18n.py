@@ -9,6 +9,8 @@ migration of a third-party app).
 
 from __future__ import annotations
 
+import re
+
 from django.apps import apps
 from django.contrib import admin
 
@@ -51,6 +53,7 @@ def _beat_admins() -> None:
     periodic = admin.site._registry.get(PeriodicTask)  # noqa: SLF001
     if periodic is not None:
         cls = relabel(periodic)
+        periodic.list_filter = [("task", TaskFilter) if name == "task" else name for name in periodic.list_filter]
 
         @admin.display(description="调度方式")
         def scheduler_cn(self, obj):
@@ -72,6 +75,50 @@ def _beat_admins() -> None:
         crontab.list_display = tuple(swap.get(name, name) for name in crontab.list_display)
         crontab.fields = tuple(swap.get(name, name) for name in crontab.fields)
         crontab.readonly_fields = tuple(swap.get(name, name) for name in crontab.readonly_fields)
+
+
+class TaskFilter(admin.AllValuesFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = BEAT_LABELS["task"]
+
+
+ACTIONS = {"add": "可新增", "change": "可修改", "delete": "可删除", "view": "可查看"}
+
+
+def permission_label(permission) -> str:
+    """``应用 | 模型 | 可修改 模型`` instead of Django's ``… | Can change …`` (stored in English)."""
+    model = permission.content_type.model_class()
+    app = apps.get_app_config(permission.content_type.app_label).verbose_name if model else permission.content_type.app_label
+    model_name = model._meta.verbose_name if model else permission.content_type.model
+    action, _, rest = permission.codename.partition("_")
+    if action in ACTIONS and model and rest == model._meta.model_name:
+        name = f"{ACTIONS[action]}{model_name}"
+    else:  # a custom permission, or one of a model that moved app (stored name "Can add …")
+        name = re.sub(r"^Can (add|change|delete|view) ", lambda m: ACTIONS[m.group(1)], permission.name)
+    return f"{app} | {model_name} | {name}"
+
+
+def _permission_widgets() -> None:
+    from django.contrib.auth.models import Group, User
+
+    for model in (Group, User):
+        model_admin = admin.site._registry.get(model)  # noqa: SLF001
+        if model_admin is None:
+            continue
+        model_admin.__class__ = _with_permission_labels(model_admin.__class__)
+
+
+def _with_permission_labels(cls):
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super(new, self).formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and db_field.name in ("permissions", "user_permissions"):
+            field.queryset = field.queryset.select_related("content_type")
+            field.label_from_instance = permission_label
+        return field
+
+    new = type(cls.__name__, (cls,), {"__module__": cls.__module__, "formfield_for_manytomany": formfield_for_manytomany})
+    return new
 
 
 def describe_crontab(schedule) -> str:
@@ -104,3 +151,4 @@ def apply() -> None:
             continue
         meta.verbose_name = meta.verbose_name_plural = name
     _beat_admins()
+    _permission_widgets()
