@@ -254,12 +254,40 @@ def pgbench(base: str, clients: int, seconds: int) -> float:
     return tps
 
 
+def profile(url: str, world: dict, seconds: int) -> None:
+    """One worker under cProfile: where a till operation's time goes, in Python and waiting on the
+    database (psycopg's execute is the wait; pair with track_functions = all for the SQL side)."""
+    import cProfile
+    import pstats
+    import queue
+
+    out = queue.Queue()
+    prof = cProfile.Profile()
+    prof.enable()
+    worker(url, world, 5000, seconds, 1, out)
+    prof.disable()
+    latencies, _ = out.get()
+    ops = sum(len(v) for v in latencies.values())
+    print(f"[profile] {ops} operations in {seconds}s by one worker ({ops / seconds:.0f} ops/s); per operation:")
+    stats = pstats.Stats(prof)
+    rows = []
+    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():
+        rows.append((cumtime, tottime, calls, f"{Path(filename).name}:{line}({name})"))
+    for title, key in (("cumulative", 0), ("own time", 1)):
+        print(f"  top 20 by {title} (ms per operation, calls per operation):")
+        for cum, tot, calls, where in sorted(rows, key=lambda r: r[key], reverse=True)[:20]:
+            print(f"    {cum * 1000 / ops:7.3f} cum  {tot * 1000 / ops:7.3f} own  {calls / ops:6.1f}x  {where}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--history", type=int, default=450_000, help="earn/redeem history pairs for phase B")
+    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
+                        help="instead of the benchmark: one worker in this process under cProfile on phase A's "
+                             "database for SECONDS, then the functions where the time goes")
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL") or (ROOT / ".pgdata" / "database_url").read_text().strip()
@@ -276,6 +304,9 @@ def main() -> None:
     seed_members(world, 5000, 0)
     print(f"phase A: 5,000 members, {postings_count():,} postings")
     connection.close()
+    if args.profile:
+        profile(url, world, args.profile)
+        return
     a = run_mix(url, world, 5000, args.workers, args.seconds, "A: 10^4 postings")
 
     t0 = time.perf_counter()

@@ -26,17 +26,22 @@ CREATE TRIGGER txn_append_only BEFORE UPDATE OR DELETE ON points_txn
     FOR EACH ROW EXECUTE FUNCTION points_forbid_change();
 
 -- ---------------------------------------------------------------------------------------------
--- Balanced: after every INSERT statement on points_posting, every transaction it touched sums to
--- zero over all its postings. A transaction's postings are written in one statement.
+-- Balanced: every INSERT statement on points_posting adds, per transaction it touches, postings
+-- that sum to zero. Postings are never updated or deleted (above), so by induction every
+-- transaction sums to zero over all its postings, and the check needs only the statement's own
+-- rows (the transition table), never a join with the whole of points_posting: it stays as cheap
+-- at 10^7 postings as at 10^4. (Joining all of a transaction's postings here cost ~1 ms per call
+-- under load, measured with track_functions = all; summing the transition table ~0.03 ms.)
+-- check_ledger's balanced_transactions still sums everything, as the net for anything that went
+-- around the trigger.
 CREATE OR REPLACE FUNCTION points_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT t.txn_id, sum(p.amount) AS total INTO bad
-      FROM (SELECT DISTINCT txn_id FROM new_postings) t
-      JOIN points_posting p ON p.txn_id = t.txn_id
-     GROUP BY t.txn_id
-    HAVING sum(p.amount) <> 0
+    SELECT n.txn_id, sum(n.amount) AS total INTO bad
+      FROM new_postings n
+     GROUP BY n.txn_id
+    HAVING sum(n.amount) <> 0
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'ledger transaction % does not balance (sum %)', bad.txn_id, bad.total

@@ -72,6 +72,40 @@ def test_balanced_transactions(busy):
     assert "balanced_transactions" in failing()
 
 
+def test_the_trigger_refuses_every_statement_that_would_unbalance_a_transaction(busy):
+    """The balance trigger sums only the inserting statement's rows; with postings append-only that
+    is the whole invariant. Raw inserts around the ORM: a new unbalanced transaction, one leg added
+    to an old balanced one, and a COPY are refused; a balanced pair added to an old one is not
+    (the transaction still sums to zero) and check_ledger stays green."""
+    from django.db import DatabaseError, transaction
+
+    liability = Account.objects.filter(kind=Account.Kind.ISSUER_LIABILITY).first()
+    available = Account.objects.filter(kind=Account.Kind.AVAILABLE).first()
+    before = Account.objects.get(pk=available.pk).balance
+    old_txn = connection.cursor()
+    old_txn.execute("SELECT min(txn_id) FROM points_posting")
+    old = old_txn.fetchone()[0]
+    for statement, params in [
+        ("WITH t AS (INSERT INTO points_txn (kind, created_at) VALUES ('adjust', now()) RETURNING id) "
+         "INSERT INTO points_posting (txn_id, account_id, amount, created_at) "
+         "SELECT id, %s, 5, now() FROM t UNION ALL SELECT id, %s, -4, now() FROM t", [available.pk, liability.pk]),
+        ("INSERT INTO points_posting (txn_id, account_id, amount, created_at) VALUES (%s, %s, 1, now())",
+         [old, available.pk]),
+    ]:
+        with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
+            sql(statement, params)
+    import psycopg
+
+    with pytest.raises(psycopg.errors.CheckViolation, match="does not balance"), transaction.atomic():
+        with connection.cursor() as c:  # the raw psycopg cursor: COPY is not wrapped by Django
+            with c.cursor.copy("COPY points_posting (txn_id, account_id, amount, created_at) FROM STDIN") as copy:
+                copy.write_row((old, available.pk, 3, timezone.now()))
+    sql("INSERT INTO points_posting (txn_id, account_id, amount, created_at) VALUES "
+        "(%s, %s, 0, now()), (%s, %s, 0, now())", [old, available.pk, old, liability.pk])
+    assert Account.objects.get(pk=available.pk).balance == before
+    assert failing() == set()
+
+
 def test_balanced_per_program(busy):
     world, m = busy
     # one transaction moving 5 points from the postal issuer's liability to the store issuer's:
