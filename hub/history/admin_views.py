@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 
 MAX_EVENTS = 200
-LABELS = {"insert": "新建", "update": "修改", "delete": "删除", "add": "添加", "remove": "移除"}
+LABELS = {"baseline": "启用历史记录时的状态", "insert": "新建", "update": "修改", "delete": "删除", "add": "添加", "remove": "移除"}
 
 # tracked model -> the event models that describe it, with the column naming the object
 SOURCES: dict[str, tuple[tuple[str, str], ...]] = {

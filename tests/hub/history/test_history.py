@@ -144,3 +144,30 @@ def test_user_history_shows_roles_and_never_the_password(admin_client):
     assert "password" not in {f.name for f in UserEvent._meta.fields}
     page = admin_client.get(reverse("admin:auth_user_history", args=[user.pk])).content.decode()
     assert "用户角色变更记录：添加" in page and "审计" in page
+
+
+def test_rows_that_existed_before_history_get_a_baseline(admin_client):
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from hub.history.models import ProgramEvent
+    from points.models import Program
+
+    program = build_world().postal
+    with connection.cursor() as cursor:  # a row from before history existed: made with triggers off
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("INSERT INTO points_program (issuer_id, code, name, value_fen, value_points, expiry_policy, "
+                       "rounding, restore_grace_days, active) SELECT issuer_id, 'OLDPROG', '旧积分', value_fen, "
+                       "value_points, expiry_policy, rounding, restore_grace_days, active FROM points_program "
+                       "WHERE id = %s RETURNING id", [program.pk])
+        old = cursor.fetchone()[0]
+        cursor.execute("SET session_replication_role = DEFAULT")
+    assert not ProgramEvent.objects.filter(pgh_obj_id=old).exists()
+    migration = importlib.import_module("hub.history.migrations.0002_baseline")
+    with connection.schema_editor() as editor:
+        migration.baseline(django_apps, editor)
+    assert list(ProgramEvent.objects.filter(pgh_obj_id=old).values_list("pgh_label", "name")) == [("baseline", "旧积分")]
+    Program.objects.filter(pk=old).update(name="旧积分（停用）")
+    page = admin_client.get(reverse("admin:points_program_history", args=[old])).content.decode()
+    assert "启用历史记录时的状态" in page and "旧积分 → 旧积分（停用）" in page
