@@ -267,6 +267,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# The worker keeps the LOGGING below (JSON, request ids, redaction) instead of its own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # The API schema and Swagger UI (/api/schema/, /api/docs/): open in development, signed-in staff
 # only in production (hub.settings_production; hub.security.staff_only_docs).

@@ -34,7 +34,6 @@ BEAT_LABELS = {"task": "任务名称", "regtask": "已注册任务"}
 
 def _beat_admins() -> None:
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
-    from django_celery_beat.utils import make_aware  # noqa: F401 - the app is importable
 
     def relabel(model_admin):
         cls = model_admin.__class__
@@ -139,11 +138,10 @@ def describe_crontab(schedule) -> str:
 
 def apply() -> None:
     for label, name in APP_NAMES.items():
-        if apps.is_installed(label) or label in {c.label for c in apps.get_app_configs()}:
-            try:
-                apps.get_app_config(label).verbose_name = name
-            except LookupError:
-                pass
+        try:
+            apps.get_app_config(label).verbose_name = name
+        except LookupError:  # not installed
+            continue
     for label, name in MODEL_NAMES.items():
         try:
             meta = apps.get_model(label)._meta

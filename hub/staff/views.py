@@ -4,6 +4,7 @@ backup codes. Views translate; hub.staff.services writes."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 import django_otp
 from django.conf import settings
@@ -62,9 +63,9 @@ def verify(request):
     if user is None:  # not signed in, or already verified
         if request.user.is_authenticated:
             return redirect(_next(request))
-        return redirect(f"{reverse('admin:login')}?next={_next(request)}")
+        return redirect(f"{reverse('admin:login')}?{urlencode({'next': _next(request)})}")
     if not services.has_second_factor(user):
-        return redirect(f"{reverse('staff:setup')}?next={_next(request)}")
+        return redirect(f"{reverse('staff:setup')}?{urlencode({'next': _next(request)})}")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         ip = throttle.client_ip(request)
@@ -87,7 +88,7 @@ def setup(request):
     if user is None:
         return redirect(_next(request) if request.user.is_authenticated else reverse("admin:login"))
     if services.has_second_factor(user):  # enrolled already: a new device needs the old one reset
-        return redirect(f"{reverse('staff:verify')}?next={_next(request)}")
+        return redirect(f"{reverse('staff:verify')}?{urlencode({'next': _next(request)})}")
     device = services.pending_totp(user=user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
