@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import base64
 import re
+from importlib import import_module
+from types import SimpleNamespace
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django_otp.oath import totp
 
 PASSWORD = "browser-staff-2026"
@@ -32,6 +36,8 @@ def sign_in(page, username: str) -> None:
 def test_staff_login_with_totp_enrolment_then_backup_code(new_page, shot):
     from hub.demo import seed
 
+    # the member tiers a migration made, which an earlier transactional test's flush may have removed
+    import_module("members.migrations.0002_tiers").create_tiers(apps, SimpleNamespace(connection=connection))
     seed()  # the demo network, so the 1280 px change lists have rows
     get_user_model().objects.create_user("ops_browser", "", PASSWORD, is_staff=True, is_superuser=True)
 
