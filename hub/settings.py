@@ -69,15 +69,24 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our own static files, never a CDN
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "pgtrigger",
+    "pghistory",
     "hub",
+    "hub.staff",  # second factor and login throttling for every Django user
+    "hub.monitoring",  # /healthz, /readyz, /metrics, JSON logs with request ids
     "hub.clearing",
     "members",
     "points",
     "rights",
     "hub.ops",  # dashboards (daily aggregates) and the merchant portal, /ops/
+    "hub.history",  # trigger-based history of configuration (after the apps whose models it tracks)
 ]
 
 MIDDLEWARE = [
+    "hub.monitoring.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "hub.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -85,6 +94,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "hub.staff.middleware.SecondFactorMiddleware",
+    "hub.history.middleware.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -147,6 +159,17 @@ def _caches(url: str | None) -> dict:
 CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or ""
 CACHES = _caches(CACHE_URL)
 
+# Every password login is throttled per user and per address (hub.staff.throttle), then needs a
+# second factor (TOTP or a backup code, hub.staff.middleware) before the session counts.
+AUTHENTICATION_BACKENDS = ["hub.staff.backends.ThrottledModelBackend"]
+LOGIN_FAILURES_PER_USER = int(os.environ.get("LOGIN_FAILURES_PER_USER", "5"))
+LOGIN_FAILURES_PER_IP = int(os.environ.get("LOGIN_FAILURES_PER_IP", "20"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+OTP_TOTP_ISSUER = "邮政积分清算中心"
+# Staff sessions last 12 hours (a working day), not Django's 14 days; only staff and portal
+# users have sessions.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -154,6 +177,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 TIME_ZONE = "Asia/Shanghai"
+# The hub's own Chinese for Django's and third-party apps' untranslated strings (hub/locale,
+# compiled .mo committed): first, so it also fills gaps of apps that have a zh-hans catalogue.
+LOCALE_PATHS = [BASE_DIR / "hub" / "locale"]
 USE_I18N = True
 USE_TZ = True
 
@@ -249,6 +275,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# The worker keeps the LOGGING below (JSON, request ids, redaction) instead of its own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # The API schema and Swagger UI (/api/schema/, /api/docs/): open in development, signed-in staff
 # only in production (hub.settings_production; hub.security.staff_only_docs).
@@ -260,11 +288,19 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
                            "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
                            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
+# /metrics without login only from these addresses or networks (REMOTE_ADDR; hub.monitoring.views).
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+
+# JSON lines with the request id, redacted (hub.monitoring.logs); LOG_FORMAT=plain for a terminal.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "hub.monitoring.logs.RequestIdFilter"},
+                "redact": {"()": "hub.monitoring.logs.RedactingFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+                   "json": {"()": "hub.monitoring.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id", "redact"],
+                             "formatter": "plain" if os.environ.get("LOG_FORMAT") == "plain" else "json"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

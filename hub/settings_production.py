@@ -34,6 +34,7 @@ from hub.settings import (
     GATE_TICKET_KEYS,
     HUB_TILL_ADAPTERS,
     SECRET_KEY,
+    SESSION_COOKIE_AGE,
     env_bool,
 )
 
@@ -92,6 +93,8 @@ else:
         import redis  # noqa: F401
     except ImportError:
         _problems.append("CACHE_URL names Redis but the redis package is missing (pip install 'clearing-hub[redis]')")
+if SESSION_COOKIE_AGE >= 14 * 24 * 3600:
+    _problems.append("SESSION_COOKIE_AGE must be shorter than 14 days (staff sessions; default 12 hours)")
 if _problems:
     raise ImproperlyConfigured("refusing to start: " + "; ".join(_problems))
 

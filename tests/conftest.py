@@ -26,3 +26,22 @@ def django_db_setup(django_db_setup, django_db_blocker):
         name = connection.ops.quote_name(connection.settings_dict["NAME"])
         cursor.execute(f"ALTER DATABASE {name} SET hub.allow_truncate = 'on'")
         cursor.execute("SET hub.allow_truncate = 'on'")
+
+
+@pytest.fixture(autouse=True)
+def _force_login_verifies_second_factor(monkeypatch):
+    """``client.force_login(user)`` skips the password; here it also passes the second factor,
+    with a real confirmed TOTP device of that user (tests.otp.verify_session), so tests of
+    admin pages sign in as before. The check itself stays on: a session that only gave a
+    password (``client.login``, the login form) still gets no page (tests/hub/staff)."""
+    from django.test import Client
+
+    from tests.otp import verify_session
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        verify_session(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)

@@ -41,6 +41,7 @@ from hub.gateway.base import DIGITS, MAX_BODY_BYTES, CredentialKeys, ParsedCall
 from hub.gateway.canonical import BATCH_OP, TillCommand
 from hub.gateway.dispatch import dispatch
 from hub.models import Credential, Store, Terminal
+from hub.monitoring import metrics
 from members import codes
 
 logger = logging.getLogger("hub.gateway")
@@ -242,7 +243,9 @@ def _request_no(call: ParsedCall | None) -> str:
 
 def _record_end(record: int | None, credential, adapter, call, outcome, started) -> None:
     code = outcome.code if isinstance(outcome, DomainError) else "SUCCESS"
-    duration_ms = int((time.perf_counter() - started) * 1000)
+    elapsed = time.perf_counter() - started
+    duration_ms = int(elapsed * 1000)
+    metrics.till_call(dialect=adapter.code, op=call.command.op if call else "", outcome=code, seconds=elapsed)
     try:
         with connection.cursor() as cursor:
             if record is not None:

@@ -24,6 +24,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from hub.staff import services
+
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-hub-2026"
 STOP_TIMEOUT = 15
@@ -39,11 +41,35 @@ def ensure_admin() -> bool:
     return True
 
 
+def ensure_admin_totp():
+    """The demo admin's authenticator (DEBUG sandbox only): enrolled once with a random secret,
+    which `make run` prints so a person can add it to an authenticator app, or read today's code
+    with ``manage.py demo_otp``. None when DEBUG is off (a real admin enrols on first login)."""
+    if not settings.DEBUG:
+        return None
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = get_user_model().objects.filter(username=ADMIN_USER).first()
+    if user is None:
+        return None
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="演示管理员验证器", confirmed=True)
+
+
 def ensure_broker_folders() -> None:
     """kombu's filesystem transport needs its folders before the worker or beat start."""
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         settings.CELERY_BROKER_FOLDER.mkdir(parents=True, exist_ok=True)
         (settings.CELERY_BROKER_FOLDER / "processed").mkdir(exist_ok=True)
+
+
+def ensure_metrics_folder() -> None:
+    """Prometheus multiprocess mode for the web workers and the Celery worker: one directory
+    they all write, emptied before they start (hub.monitoring.metrics)."""
+    folder = settings.BASE_DIR / ".run" / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)  # inherited by the children
 
 
 BACKLOG = 2048  # connections the kernel queues while every worker is busy
@@ -65,7 +91,10 @@ def web_command(addr: str, *, dev: bool = False, workers: int | None = None) -> 
     gunicorn = shutil.which("gunicorn", path=str(os.path.dirname(py))) or "gunicorn"
     return [gunicorn, "hub.wsgi", "--bind", addr, "--workers", str(workers or web_workers()),
             "--backlog", str(BACKLOG), "--timeout", "60", "--graceful-timeout", "10",
-            "--access-logfile", "-", "--chdir", str(settings.BASE_DIR)]
+            "--access-logfile", "-", "--chdir", str(settings.BASE_DIR),
+            # the path without its query string (no mobile or token from a URL in the log), the request id
+            "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s',
+            "--config", "python:hub.monitoring.gunicorn"]
 
 
 def child_commands(addr: str, *, celery: bool = True, dev: bool = False, workers: int | None = None) -> list[list[str]]:
@@ -90,6 +119,7 @@ def prepare(stdout=None) -> bool:
     call_command("seed_demo", stdout=stdout)
     created = ensure_admin()
     ensure_broker_folders()
+    ensure_metrics_folder()
     return created
 
 
@@ -126,10 +156,16 @@ class Command(BaseCommand):
                 procs.append(subprocess.Popen(command))
             server = "runserver, auto-reload" if dev else f"gunicorn, {workers or web_workers()} workers"
             password = ADMIN_PASSWORD if created else f"{ADMIN_PASSWORD}（首次创建时的密码）"
+            device = ensure_admin_totp()
+            otp = (f"  双重验证 2FA: 密钥 secret {services.base32_secret(device)}（验证器中手动添加，基于时间）\n"
+                   f"    或扫描/打开 {device.config_url}\n"
+                   "    当前验证码 current code: .venv/bin/python -m hub.devdb run -- .venv/bin/python manage.py demo_otp\n"
+                   if device is not None else "")
             self.stdout.write(
                 self.style.SUCCESS(
                     f"\n  清算中心已启动 / hub running: http://{addr}/ ({server})\n"
                     f"  运营后台 admin: http://{addr}/admin/  用户名 {ADMIN_USER}  密码 {password}\n"
+                    f"{otp}"
                     f"  API 文档: http://{addr}/api/docs/\n"
                     f"  Celery: {'worker + beat, broker ' + settings.CELERY_BROKER_URL if not no_celery else '未启动'}\n"
                     "  按 Ctrl-C 停止 / Ctrl-C stops everything.\n"
