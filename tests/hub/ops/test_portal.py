@@ -136,6 +136,14 @@ def test_signing_in_sends_portal_users_to_the_portal_and_staff_to_the_dashboard(
     client.logout()
     answer = client.post(reverse("ops:login"), {"username": "ops-staff", "password": "pw-ops-staff"})
     assert answer.status_code == 302 and answer.url == reverse("ops:dashboard")
+    # the password alone does not open the dashboard: the second factor comes first
+    answer = client.get(reverse("ops:dashboard"))
+    assert answer.status_code == 302 and answer.url.startswith("/staff/2fa/")
+    from django.contrib.auth import get_user_model
+
+    from tests.otp import verify_session
+
+    verify_session(client, get_user_model().objects.get(username="ops-staff"))
     assert client.get(reverse("ops:dashboard")).status_code == 200
     client.logout()
     answer = client.get(reverse("ops:dashboard"))
