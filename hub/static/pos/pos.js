@@ -425,8 +425,8 @@
     if (!env.data.operations.length) { list.textContent = "今日本终端尚无交易"; }
   }
 
-  async function openDayEnd() {
-    $("dayend-result").textContent = "";
+  async function openDayEnd(keepResult) {
+    if (!keepResult) { $("dayend-result").textContent = ""; }
     var rows = $("dayend-rows"); rows.textContent = "";
     var env = await readRetrying("/pos/read/today");
     clearNet();
@@ -449,7 +449,7 @@
     if (!env.ok) { $("dayend-result").textContent = "日结未成功：" + env.message; return; }
     $("dayend-result").textContent = env.data.matched ? "日结成功：本机记录与中心一致" :
       "日结已提交：有 " + env.data.differences.length + " 项与中心不一致，请以中心记录为准并联系店长";
-    openDayEnd();
+    openDayEnd(true);
   }
 
   // ---- idle timeout: the hub ends the session; the page goes to log-in a little after ----------
@@ -482,7 +482,7 @@
         ? ["member", id] : [id]);
       if (id === "reverse-panel") { openReverse(); }
       if (id === "today-panel") { openToday(); }
-      if (id === "dayend-panel") { openDayEnd(); }
+      if (id === "dayend-panel") { openDayEnd(false); }
       var first = $(id).querySelector("input");
       if (first) { first.focus(); }
     });

@@ -140,7 +140,7 @@ def enrol_device(*, code: str, cashier: Cashier, client_key: str = "", now=None)
     code = (code or "").strip().replace(" ", "")
     if code.isascii() and code.isdigit() and len(code) == CODE_DIGITS:
         with transaction.atomic():
-            device = (PosDevice.objects.select_for_update().filter(code_digest=code_digest(code))
+            device = (PosDevice.objects.select_for_update(of=("self",)).filter(code_digest=code_digest(code))
                       .select_related("terminal__store__merchant", "credential").first())
             if device is not None and device.code_expires_at is not None and device.code_expires_at > now:
                 return _enrol(device, cashier, now)

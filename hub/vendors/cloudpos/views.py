@@ -122,7 +122,7 @@ def till_view(request):
               "supervisor": cashier.is_supervisor, "cashier": cashier.user.get_username()}
     return _page(request, "pos/till.html", {
         "cashier": cashier, "merchant": terminal.store.merchant, "store": terminal.store, "terminal": terminal,
-        "config": json.dumps(config, ensure_ascii=False), "debug": settings.DEBUG})
+        "config": config, "debug": settings.DEBUG})
 
 
 def _read(handler):
