@@ -70,10 +70,10 @@ def identify(page, value: str) -> None:
     box.press("Enter")
 
 
-def outcome(page) -> str:
+def outcome(page, timeout: float = 30_000) -> str:
     """Wait for the result screen; its outcome: ok, fail or unknown."""
     result = page.locator("#result")
-    result.wait_for(state="visible")
+    result.wait_for(state="visible", timeout=timeout)
     return result.get_attribute("data-outcome")
 
 

@@ -120,13 +120,14 @@
   // After an unknown outcome: what did the hub do with this request? A known answer, or
   // {unknown: true} when it cannot be learnt now (the request stays pending).
   async function recover(request) {
-    var op = request.op, fields = request.fields, found = false;
-    if (LEDGER_OPS[op]) {
+    var op = request.op, fields = request.fields, found = !!request.found;
+    if (LEDGER_OPS[op] && !found) {
       var target = op === "reverse" ? fields.original_request_no : fields.request_no;
       var q = await post("query", { original_request_no: target });
       if (q === null) { return null; }
       if (q.ok) {
         found = op !== "reverse" || q.data.status === "REVERSED";
+        if (found) { request.found = true; if (request.fields.request_no) { save(PENDING, request); } }
         showNet("中心已收到单号 " + target + "，正在取回结果…");
       } else if (q.code !== "ORDER_NOT_EXIST") {
         return { unknown: true, message: q.message };
@@ -164,7 +165,7 @@
       while (env === null) {
         tries += 1;
         showNet("网络异常，结果未知：正在向中心查询单号 " + (request.fields.request_no || "") + " 的结果…（第 " + tries + " 次）");
-        await sleep(Math.min(400 * tries, 3000));
+        await sleep(Math.min(250 * tries, 2000));
         env = keep ? await recover(request) : await post(op, request.fields);
       }
       clearNet();

@@ -167,7 +167,7 @@ def _enrol(device: PosDevice, cashier: Cashier, now) -> tuple[PosDevice, str, st
 @transaction.atomic
 def revoke_device(*, device: PosDevice) -> None:
     """The device stops at once (its credential is revoked); enrol again with a new code."""
-    device = PosDevice.objects.select_for_update().select_related("credential").get(pk=device.pk)
+    device = PosDevice.objects.select_for_update(of=("self",)).select_related("credential").get(pk=device.pk)
     if device.credential is not None and device.credential.is_active:
         revoke_credential(credential=device.credential)
     device.code_digest, device.code_expires_at = "", None
