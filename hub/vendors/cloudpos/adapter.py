@@ -16,6 +16,7 @@ import json
 import secrets
 from datetime import UTC, date, datetime
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.urls import path
 
@@ -179,8 +180,8 @@ class CloudPosAdapter:
         body = {k: v for k, v in body.items() if v not in (None, "")}
         csrf = secrets.token_hex(16)
         secret = keys.secret or (keys.secrets[0] if keys.secrets else "")
-        cookies = {auth.DEVICE_COOKIE: auth.device_cookie(keys.app_key, secret), "csrftoken": csrf,
-                   "sessionid": sandbox_session(self.sandbox)}
+        cookies = {auth.DEVICE_COOKIE: auth.device_cookie(keys.app_key, secret), settings.CSRF_COOKIE_NAME: csrf,
+                   settings.SESSION_COOKIE_NAME: sandbox_session(self.sandbox, app_key=keys.app_key)}
         return RequestSpec(method="POST", path=f"/{self.mount}{c.op}",
                            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                            content_type="application/json; charset=utf-8",

@@ -83,12 +83,20 @@ def demo_enrolment_code() -> tuple[Terminal, str] | None:
     return device.terminal, code
 
 
-def sandbox_session(sandbox) -> str:
-    """The key of a new signed-in session of the sandbox cashier ("" if it was not seeded)."""
+def sandbox_session(sandbox, *, app_key: str = "") -> str:
+    """The key of a new signed-in session of the sandbox cashier ("" if it was not seeded), for a
+    test or benchmark till. A usable cloud-POS credential of the sandbox merchant other than the
+    seeded one (the benchmark issues its own) becomes the sandbox terminal's device, as an
+    enrolment would make it."""
     cashier = Cashier.objects.filter(user__username=SANDBOX_USER, merchant__code=sandbox.merchant).select_related(
         "user").first()
     if cashier is None:
         return ""
+    credential = Credential.objects.filter(app_key=app_key, merchant=cashier.merchant, vendor__code="cloudpos",
+                                           status=Credential.Status.ACTIVE).first()
+    if credential is not None and not PosDevice.objects.filter(credential=credential).exists():
+        PosDevice.objects.filter(terminal__store__merchant=cashier.merchant, terminal__store__code=sandbox.store,
+                                 terminal__code=sandbox.till).update(credential=credential, enrolled_at=timezone.now())
     from hub.vendors.cloudpos.auth import SEEN_KEY
 
     session = import_module(settings.SESSION_ENGINE).SessionStore()

@@ -5,7 +5,6 @@ these views only sign people in and out, enrol the device (a service) and serve 
 
 from __future__ import annotations
 
-import json
 import time
 
 from django import forms
