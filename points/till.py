@@ -27,9 +27,22 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from hub.errors import DomainError, IdempotencyKeyReused, NoAuth, OrderNotExist, OrderReversed, ParamError
+from hub.errors import (
+    DomainError,
+    IdempotencyKeyReused,
+    MemberNotFound,
+    NoAuth,
+    OrderNotExist,
+    OrderReversed,
+    ParamError,
+    VoucherExpired,
+    VoucherNotFound,
+)
+from hub.gateway.canonical import RightUse
 from hub.gateway.throttle import count_failed_guess, throttle_guess
+from members import codes
 from members.credentials import (
+    CARD,
     CODE,
     MOBILE,
     MemberName,
@@ -40,6 +53,7 @@ from members.credentials import (
     resolve,
 )
 from members.models import Member
+from members.selectors import load_members
 from points import refunds, reversal, selectors, services
 from points.batch import EarnItem, earn_many
 from points.common import (
@@ -54,6 +68,8 @@ from points.common import (
     spend_fingerprint,
 )
 from points.models import Operation, Program
+from rights import redemption as rights_redemption
+from rights import till as rights_till
 
 
 @dataclass(frozen=True)
@@ -109,7 +125,39 @@ def _mobile_allowed(merchant) -> bool:
     return agreement.allow_mobile_lookup
 
 
+def _display_code(member: MemberName) -> bool:
+    """v1.1: a voucher display code (97…) is accepted wherever a member code is."""
+    return member.kind == CARD and rights_till.is_display_code(member.value)
+
+
+def _by_display_code(place: Place, member: MemberName, *, with_pii: bool = False, defer_count: bool = False):
+    """(Resolved, voucher) of a display code, used up now; an unknown or used code is a failed
+    guess like a bad member code."""
+    throttle_guess(place.terminal, place.merchant.pk)
+    try:
+        found, voucher = rights_till.display_code_member(code=member.value, merchant=place.merchant,
+                                                         now=place.received_at)
+    except (VoucherNotFound, VoucherExpired) as miss:
+        if defer_count:
+            miss.failed_guess = True  # counted by the caller once its transaction has rolled back
+        else:
+            count_failed_guess(place.terminal, place.merchant.pk)
+        raise
+    loaded = load_members("WHERE m.id = %s", [found.pk], with_pii=with_pii)
+    if not loaded or loaded[0].status != Member.Status.ACTIVE:
+        raise MemberNotFound()
+    return Resolved(loaded[0], True), voucher
+
+
+def _peek(member: MemberName, merchant):
+    if _display_code(member):
+        return rights_till.peek_display_code(member.value)
+    return peek(member, merchant=merchant)
+
+
 def _resolve(place: Place, member: MemberName, *, with_pii: bool = False) -> Resolved:
+    if _display_code(member):
+        return _by_display_code(place, member, with_pii=with_pii)[0]
     return resolve(member, merchant=place.merchant, terminal=place.terminal, now=place.received_at,
                    mobile_allowed=member.kind != MOBILE or _mobile_allowed(place.merchant), with_pii=with_pii)
 
@@ -119,10 +167,10 @@ def _replay_named(place: Place, prior: Operation, member: MemberName, fp_of, kin
     side effects (a used code still names its member); a guessable naming (a code, a mobile)
     that does not match is a failed guess like any other, so replays cannot be used to test
     mobiles against a known request number."""
-    guessable = member.kind in (CODE, MOBILE)
+    guessable = member.kind in (CODE, MOBILE) or _display_code(member)
     if guessable:
         throttle_guess(place.terminal, place.merchant.pk)
-    found = peek(member, merchant=place.merchant)
+    found = _peek(member, place.merchant)
     try:
         return replay(prior, fp=fp_of(found.pk if found is not None else None), kind=kind)
     except IdempotencyKeyReused:
@@ -131,9 +179,13 @@ def _replay_named(place: Place, prior: Operation, member: MemberName, fp_of, kin
         raise
 
 
-def _earn_fp(place: Place, member_id, amount_fen: int, business_time: datetime | None) -> str:
-    return earn_fingerprint(member_id=member_id, amount_fen=amount_fen, business_time=business_time,
+def _earn_fp(place: Place, member_id, amount_fen: int, business_time: datetime | None,
+             uses: tuple[RightUse, ...] = ()) -> str:
+    base = earn_fingerprint(member_id=member_id, amount_fen=amount_fen, business_time=business_time,
                             store=place.store, terminal=place.terminal)
+    if not uses:
+        return base  # a v1 earn: the fingerprint it always had
+    return fingerprint("earn.rights", earn=base, rights=rights_till.fingerprint_part(uses))
 
 
 def _spend_fp(kind: str, place: Place, member_id, points: int, stated_amount_fen, sale_amount_fen) -> str:
@@ -144,29 +196,64 @@ def _spend_fp(kind: str, place: Place, member_id, points: int, stated_amount_fen
 # ---- identify -----------------------------------------------------------------------------------
 
 def identify(*, place: Place, member: MemberName) -> dict:
-    """会员查询: the masked member summary and the ref the till names the member by next."""
-    resolved = _resolve(place, member, with_pii=True)
+    """会员查询: the masked member summary, the ref the till names the member by next and the
+    rights applicable here (v1.1). A voucher display code (97…) names the member too, and puts
+    that voucher first; a voucher not usable here is refused (the code stays unused)."""
+    if _display_code(member):
+        try:
+            with transaction.atomic():
+                resolved, shown = _by_display_code(place, member, with_pii=True, defer_count=True)
+                rights_till.check_voucher_here(shown, merchant=place.merchant, store=place.store,
+                                               member=resolved.member, now=place.received_at)
+                ref = codes.issue_strong_ref(member=resolved.member, merchant=place.merchant,
+                                             terminal=place.terminal, now=place.received_at)
+        except DomainError as refusal:
+            if getattr(refusal, "failed_guess", False):
+                count_failed_guess(place.terminal, place.merchant.pk)
+            raise
+    else:
+        shown = None
+        resolved = _resolve(place, member, with_pii=True)
+        ref = ref_to_return(member, resolved, merchant=place.merchant, terminal=place.terminal, now=place.received_at)
     summary = selectors.member_summary(merchant=place.merchant, member=resolved.member, now=place.received_at)
-    ref = ref_to_return(member, resolved, merchant=place.merchant, terminal=place.terminal, now=place.received_at)
-    return {"member_ref": ref, **summary}
+    rights = rights_till.rights_for(merchant=place.merchant, store=place.store, member=resolved.member,
+                                    now=place.received_at, shown=shown)
+    return {"member_ref": ref, **summary, "rights": rights}
 
 
 # ---- earn ---------------------------------------------------------------------------------------
 
 def earn(*, place: Place, member: MemberName, request_no: str, amount_fen: int,
-         business_time: datetime | None = None) -> dict:
-    """积分累计: a completed sale of ``amount_fen`` (paid other than with points) awards points."""
+         business_time: datetime | None = None, rights_used: tuple[RightUse, ...] | None = None) -> dict:
+    """积分累计: a completed sale of ``amount_fen`` (paid other than with points) awards points.
+
+    v1.1: ``rights_used`` lists the rights the till applied (a voucher's reference or a tier
+    discount's code, and the discount in fen); their uses are recorded in the same transaction
+    as the points, all or nothing (``rights.till.record``): a refusal writes nothing at all."""
     _request_no(request_no)
     check_fen(amount_fen, name="消费金额", allow_zero=True)
+    uses = rights_till.canonical_uses(rights_used)
     prior = _seen(place, request_no)
     if prior is not None:
-        return _replay_named(place, prior, member, lambda m: _earn_fp(place, m, amount_fen, business_time), "earn")
+        return _replay_named(place, prior, member, lambda m: _earn_fp(place, m, amount_fen, business_time, uses),
+                             "earn")
     business_time = bound_business_time(business_time, place.received_at)
     resolved = _resolve(place, member)
-    return services.earn(merchant=place.merchant, store=place.store, terminal=place.terminal,
-                         member=resolved.member, amount_fen=amount_fen, request_no=request_no,
-                         business_time=business_time,
-                         fp=_earn_fp(place, resolved.member.pk, amount_fen, business_time), now=place.received_at)
+
+    def award() -> dict:
+        return services.earn(merchant=place.merchant, store=place.store, terminal=place.terminal,
+                             member=resolved.member, amount_fen=amount_fen, request_no=request_no,
+                             business_time=business_time,
+                             fp=_earn_fp(place, resolved.member.pk, amount_fen, business_time, uses),
+                             now=place.received_at)
+
+    if not uses:
+        return award()
+    with transaction.atomic():
+        answer = award()
+        rights_till.record(place=place, member=resolved.member, sale_request_no=request_no, amount_fen=amount_fen,
+                           uses=uses)
+        return answer
 
 
 @dataclass(frozen=True)
@@ -326,9 +413,18 @@ def refund(*, place: Place, refund_no: str, original_request_no: str, amount_fen
     if prior is not None:
         return replay(prior, fp=fp, kind="refund")
     try:
-        return refunds.refund(merchant=place.merchant, store=place.store, terminal=place.terminal, refund_no=refund_no,
-                              original_request_no=original_request_no, amount_fen=amount_fen, points=points, fp=fp,
-                              now=place.received_at)
+        if not rights_redemption.sale_uses(merchant=place.merchant, sale_request_no=original_request_no):
+            return refunds.refund(merchant=place.merchant, store=place.store, terminal=place.terminal,
+                                  refund_no=refund_no, original_request_no=original_request_no, amount_fen=amount_fen,
+                                  points=points, fp=fp, now=place.received_at)
+        with transaction.atomic():  # v1.1: the sale's rights uses go down with it, all or nothing
+            answer = refunds.refund(merchant=place.merchant, store=place.store, terminal=place.terminal,
+                                    refund_no=refund_no, original_request_no=original_request_no,
+                                    amount_fen=amount_fen, points=points, fp=fp, now=place.received_at)
+            rights_redemption.refund_sale_uses(merchant=place.merchant, refund_no=refund_no,
+                                               sale_request_no=original_request_no, refund_fen=amount_fen,
+                                               now=place.received_at)
+            return answer
     except OrderNotExist:
         original = _seen(place, original_request_no)
         if original is not None and original.kind == Operation.Kind.TOMBSTONE:
@@ -337,10 +433,17 @@ def refund(*, place: Place, refund_no: str, original_request_no: str, amount_fen
 
 
 def reverse(*, place: Place, request_no: str) -> dict:
-    """冲正: undo a request, or fence off one not seen yet (``points.reversal``)."""
+    """冲正: undo a request, or fence off one not seen yet (``points.reversal``); the rights uses
+    of a reversed sale are reversed in the same transaction (vouchers available again)."""
     _request_no(request_no)
-    return reversal.reverse(merchant=place.merchant, request_no=request_no, store=place.store,
-                            terminal=place.terminal, now=place.received_at)
+    if rights_redemption.sale_refunded_uses(merchant=place.merchant, refund_no=request_no):
+        raise ParamError("该退货已退回权益核销，不能冲正")
+    with transaction.atomic():
+        answer = reversal.reverse(merchant=place.merchant, request_no=request_no, store=place.store,
+                                  terminal=place.terminal, now=place.received_at)
+        rights_redemption.reverse_sale_uses(merchant=place.merchant, sale_request_no=request_no,
+                                            now=place.received_at)
+        return answer
 
 
 def query(*, place: Place, request_no: str) -> dict:

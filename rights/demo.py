@@ -82,7 +82,12 @@ def seed_rights() -> dict[str, int]:
         spec = dict(spec)
         if Right.objects.filter(code=spec["code"]).exists():
             continue
-        providers = list(Merchant.objects.filter(code__in=spec.pop("where")))
+        where = spec.pop("where")
+        if where is SANDBOX_MERCHANTS:  # every registered dialect's sandbox merchant (a new vendor included)
+            from hub.demo import sandbox_merchants
+
+            where = (*where, *(box.code for box in sandbox_merchants()))
+        providers = list(Merchant.objects.filter(code__in=where))
         tiers = list(Tier.objects.filter(code__in=spec.pop("tiers", ())))
         if not providers:
             continue

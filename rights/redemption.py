@@ -20,6 +20,8 @@ settlement amount fixed at use time); reverse and refunds write the matching neg
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -182,6 +184,49 @@ def _locate(*, merchant, voucher, display_code, member, now):
     return voucher.member, voucher
 
 
+def _write_off(*, reserve: bool, merchant, store, terminal, request_no: str, fp: str, voucher: Voucher | None,
+               member, right: Right, sale_fen: int, discount_fen: int, now: datetime,
+               check_sale_fen: int | None = None) -> Redemption:
+    """The one write-off, inside the caller's transaction: the right's checks, the guarded
+    voucher move (none for a tier discount, which has no voucher), the quotas, the redemption row
+    and its funding. ``check_sale_fen`` is the sale the threshold and rate are checked against
+    when it differs from the recorded ``sale_fen`` (a till sale with several rights: the
+    recorded sale is what the member paid, the check uses gross minus this discount)."""
+    check_applicable(right, merchant=merchant, store=store, member=member,
+                     sale_fen=sale_fen if check_sale_fen is None else check_sale_fen,
+                     discount_fen=discount_fen, now=now)
+    settlement = settlement_for(right, discount_fen)
+    business_date = local_date(now)
+    reserved_until = now + timedelta(minutes=RESERVE_MINUTES) if reserve else None
+    if voucher is not None:
+        # pending whose day has come: available first (its own event), then the write-off
+        transition(voucher.pk, "activate", now=now, where="v.valid_from <= %s AND v.expires_at > %s",
+                   params=(now, now), merchant_id=merchant.pk, request_no=request_no)
+        old = transition(
+            voucher.pk, "reserve" if reserve else "use", now=now,
+            where="v.valid_from <= %s AND v.expires_at > %s", params=(now, now),
+            merchant_id=merchant.pk, request_no=request_no,
+            set_columns={"reserved_until": reserved_until} if reserve else {"used_at": now})
+        if old is None:
+            raise _explain_refusal(voucher.pk, now)
+    elif right.is_voucher:
+        raise RightNotApplicable("该权益须出示凭证使用")
+    # the voucher row is locked first, then the counters (the same order as reverse)
+    quotas.consume(right, quotas.use_takes(right, store_id=getattr(store, "pk", None),
+                                           business_date=business_date, settlement_fen=settlement))
+    row = Redemption(
+        merchant=merchant, request_no=request_no, kind=Kind.USE,
+        status=Status.RESERVED if reserve else Status.SUCCESS, fingerprint=fp, voucher=voucher,
+        right=right, member=member, store=store, terminal=terminal, sale_fen=sale_fen,
+        discount_fen=discount_fen, settlement_fen=settlement, business_date=business_date,
+        reserved_until=reserved_until, created_at=now)
+    row.result = _result(row, voucher, right, "RESERVED" if reserve else "SUCCESS")
+    row.save()
+    if not reserve:
+        _fund(row, right, settlement, reason="use", now=now)
+    return row
+
+
 def _use(*, reserve: bool, merchant, store, terminal, request_no: str, voucher, display_code, member,
          sale_fen: int, discount_fen: int, now: datetime | None) -> dict:
     now = now or timezone.now()
@@ -202,34 +247,9 @@ def _use(*, reserve: bool, merchant, store, terminal, request_no: str, voucher, 
             found_member, found_voucher = _locate(merchant=merchant, voucher=voucher, display_code=display_code,
                                                   member=member, now=now)
             right = Right.objects.get(pk=found_voucher.right_id)
-            check_applicable(right, merchant=merchant, store=store, member=found_member, sale_fen=sale_fen,
-                             discount_fen=discount_fen, now=now)
-            settlement = settlement_for(right, discount_fen)
-            business_date = local_date(now)
-            reserved_until = now + timedelta(minutes=RESERVE_MINUTES) if reserve else None
-            # pending whose day has come: available first (its own event), then the write-off
-            transition(found_voucher.pk, "activate", now=now, where="v.valid_from <= %s AND v.expires_at > %s",
-                       params=(now, now), merchant_id=merchant.pk, request_no=request_no)
-            old = transition(
-                found_voucher.pk, "reserve" if reserve else "use", now=now,
-                where="v.valid_from <= %s AND v.expires_at > %s", params=(now, now),
-                merchant_id=merchant.pk, request_no=request_no,
-                set_columns={"reserved_until": reserved_until} if reserve else {"used_at": now})
-            if old is None:
-                raise _explain_refusal(found_voucher.pk, now)
-            # the voucher row is locked first, then the counters (the same order as reverse)
-            quotas.consume(right, quotas.use_takes(right, store_id=getattr(store, "pk", None),
-                                                   business_date=business_date, settlement_fen=settlement))
-            row = Redemption(
-                merchant=merchant, request_no=request_no, kind=Kind.USE,
-                status=Status.RESERVED if reserve else Status.SUCCESS, fingerprint=fp, voucher=found_voucher,
-                right=right, member=found_member, store=store, terminal=terminal, sale_fen=sale_fen,
-                discount_fen=discount_fen, settlement_fen=settlement, business_date=business_date,
-                reserved_until=reserved_until, created_at=now)
-            row.result = _result(row, found_voucher, right, "RESERVED" if reserve else "SUCCESS")
-            row.save()
-            if not reserve:
-                _fund(row, right, settlement, reason="use", now=now)
+            row = _write_off(reserve=reserve, merchant=merchant, store=store, terminal=terminal,
+                             request_no=request_no, fp=fp, voucher=found_voucher, member=found_member, right=right,
+                             sale_fen=sale_fen, discount_fen=discount_fen, now=now)
             return row.result
     except IntegrityError:
         # the same request number (or this voucher's live use) committed concurrently
@@ -459,3 +479,104 @@ def refund(*, merchant, request_no: str, original_request_no: str, refund_fen: i
         if existing is None:
             raise
         return _replay(existing, fp, kind=Kind.REFUND)
+
+
+# ---- the uses of one till sale (contract v1.1: earn's rights_used) ---------------------------
+#
+# A till's earn may report the rights it applied. Their uses are written by ``record_sale_uses``
+# inside the earn's own transaction (points.till.earn), one redemption row per right, numbered
+# from the sale's request number (``sale_use_no``) so that the earn's refund and reverse find them
+# and a second recording of the same sale is impossible (unique per merchant × number).
+
+MAX_SALE_USES = 8
+
+
+def _sale_key(number: str) -> str:
+    return hashlib.sha256(number.encode("utf-8")).hexdigest()[:40]
+
+
+def sale_use_no(sale_request_no: str, position: int) -> str:
+    """The redemption number of the ``position``-th right used by a till sale."""
+    return f"till:{_sale_key(sale_request_no)}:{position}"
+
+
+def sale_refund_no(refund_no: str, position: int) -> str:
+    """The redemption number of a till refund's give-back of the ``position``-th use."""
+    return f"tillrf:{_sale_key(refund_no)}:{position}"
+
+
+@dataclass(frozen=True)
+class SaleUse:
+    """One right applied to a sale: the right, its voucher (None for a tier discount) and the
+    discount the till gave in fen."""
+
+    right: Right
+    voucher: Voucher | None
+    discount_fen: int
+
+
+def sale_uses(*, merchant, sale_request_no: str) -> list[Redemption]:
+    """The uses recorded for a till sale (any status), in the order the till reported them."""
+    numbers = [sale_use_no(sale_request_no, n) for n in range(MAX_SALE_USES)]
+    rows = Redemption.objects.filter(merchant=merchant, request_no__in=numbers, kind=Kind.USE)
+    return sorted(rows, key=lambda r: numbers.index(r.request_no))
+
+
+def sale_refunded_uses(*, merchant, refund_no: str) -> bool:
+    """Whether a till refund gave back rights uses (such a refund cannot be reversed: the points
+    reverse would leave the funding and the returned voucher behind)."""
+    numbers = [sale_refund_no(refund_no, n) for n in range(MAX_SALE_USES)]
+    return Redemption.objects.filter(merchant=merchant, request_no__in=numbers, kind=Kind.REFUND).exists()
+
+
+def record_sale_uses(*, merchant, store, terminal, member, sale_request_no: str, sale_fen: int,
+                     uses: list[SaleUse], now: datetime) -> list[dict]:
+    """Write off every right of one sale, all or nothing: call inside the sale's transaction
+    (a refusal raises and the caller's atomic block undoes the sale and every use before it).
+
+    ``sale_fen`` is what the member paid other than with points (the earn amount, recorded on
+    each use for refunds); the checks use gross = sale + all the discounts: a right's threshold
+    against the gross, a rate's discount at most ⌈gross × (1 − rate)⌉."""
+    if not uses:
+        return []
+    if len(uses) > MAX_SALE_USES:
+        raise ParamError(f"一笔交易最多使用 {MAX_SALE_USES} 项权益")
+    gross = sale_fen + sum(use.discount_fen for use in uses)
+    results = []
+    for position, use in enumerate(uses):
+        number = sale_use_no(sale_request_no, position)
+        fp = fingerprint("sale-use", sale=sale_request_no, right=use.right.pk,
+                         voucher=getattr(use.voucher, "pk", None), discount=use.discount_fen, sale_fen=sale_fen)
+        row = _write_off(reserve=False, merchant=merchant, store=store, terminal=terminal, request_no=number,
+                         fp=fp, voucher=use.voucher, member=member, right=use.right, sale_fen=sale_fen,
+                         check_sale_fen=gross - use.discount_fen, discount_fen=use.discount_fen, now=now)
+        row.result = {**row.result, "sale_request_no": sale_request_no}
+        row.save(update_fields=["result"])
+        results.append(row.result)
+    return results
+
+
+def reverse_sale_uses(*, merchant, sale_request_no: str, now: datetime) -> int:
+    """The sale was reversed (points.till.reverse, in the same transaction): every use of it is
+    reversed — the voucher available again, the quotas given back, negative funding. Returns how
+    many uses were reversed now."""
+    done = 0
+    for row in sale_uses(merchant=merchant, sale_request_no=sale_request_no):
+        if row.status == Status.SUCCESS:
+            reverse(merchant=merchant, request_no=row.request_no, now=now)
+            done += 1
+    return done
+
+
+def refund_sale_uses(*, merchant, refund_no: str, sale_request_no: str, refund_fen: int,
+                     now: datetime) -> list[dict]:
+    """The sale was (partly) refunded by ``refund_fen`` (points.till.refund, in the same
+    transaction): each use's funding goes down in proportion (``refund``), and a full refund
+    gives a voucher back when its right says ``return_on_refund``."""
+    out = []
+    for position, row in enumerate(sale_uses(merchant=merchant, sale_request_no=sale_request_no)):
+        if row.status != Status.SUCCESS:
+            continue
+        out.append(refund(merchant=merchant, request_no=sale_refund_no(refund_no, position),
+                          original_request_no=row.request_no, refund_fen=refund_fen if row.sale_fen else 0, now=now))
+    return out

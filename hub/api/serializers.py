@@ -33,6 +33,7 @@ def _points(help_text: str, *, minimum: int = 0, required: bool = True):
 
 
 MEMBER_HELP = ("The member: the member_ref from identify, a dynamic member code (18 digits starting 96, one use), "
+               "a voucher display code (18 digits starting 97, one use; v1.1), "
                "an 11-digit mobile (where the merchant's agreement allows it) or the merchant's own card number.")
 
 
@@ -52,11 +53,18 @@ class IdentifyRequest(SiteRequest):
     member = serializers.CharField(max_length=64, help_text=MEMBER_HELP)
 
 
+class RightUsedRequest(serializers.Serializer):
+    code = serializers.CharField(max_length=64, help_text="The right's code from identify: a voucher's reference (VR…) or a tier discount's code.")
+    discount_fen = _fen("The discount this right gave on the sale, in fen.")
+
+
 class EarnRequest(SiteRequest):
     request_no = _code("This sale's request number (unique per merchant).")
     member = serializers.CharField(max_length=64, help_text=MEMBER_HELP)
-    amount_fen = _fen("Amount paid other than with points, in fen.")
+    amount_fen = _fen("Amount paid other than with points, in fen (after the discounts).")
     business_time = serializers.DateTimeField(required=False, help_text="When the sale happened, RFC 3339 with offset; defaults to receipt time.")
+    rights_used = RightUsedRequest(many=True, required=False, max_length=8,
+                                   help_text="v1.1: the rights the till applied to this sale; recorded with the earn, all or nothing.")
 
 
 class SpendRequest(SiteRequest):
@@ -106,9 +114,12 @@ class BatchRequest(SiteRequest):
 # ---- data of successful answers (the canonical result fields, hub.gateway.canonical) -----------
 
 class RightData(serializers.Serializer):
-    code = serializers.CharField()
+    code = serializers.CharField(help_text="A voucher's reference at this merchant (VR…, valid until the voucher expires) or a tier discount's right code; send it back in earn's rights_used.")
     name = serializers.CharField()
-    discount_rate = serializers.CharField(help_text='Discount rate as a string, e.g. "0.95".')
+    discount_bp = serializers.IntegerField(required=False, help_text="Discount rate in basis points (9500 = 95 折); omitted when the right has none.")
+    discount_fen = serializers.IntegerField(required=False, help_text="Fixed discount in fen; omitted when the right has none.")
+    threshold_fen = serializers.IntegerField(required=False, help_text="Minimum sale (gross) in fen; omitted when none.")
+    voucher = serializers.BooleanField(help_text="Whether the item is a voucher (used once) or a tier discount.")
 
 
 class IdentifyData(serializers.Serializer):

@@ -189,6 +189,80 @@ def fen_to_yuan(fen: int) -> str:
     return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
+def bp_to_rate(bp: int) -> str:
+    """9500 -> '0.95', 8850 -> '0.885' (the dialects that send a discount rate as a decimal
+    string; basis points everywhere else)."""
+    bp = int(bp)
+    if not 0 <= bp <= 10000:
+        raise ValueError(bp)
+    if bp == 10000:
+        return "1"
+    return ("0." + f"{bp:04d}".rstrip("0")) if bp else "0"
+
+
+def parse_rights_used(items, *, code_field: str, amount_field: str, yuan: bool, where: str = "rights_used") -> tuple:
+    """A v1.1 ``rights_used`` list in a dialect's own field names -> ``(RightUse, ...)``; None
+    (absent) stays None. Each item is an object with exactly the code and the discount (fen as
+    an integer, or yuan as a string for the dialects that send yuan)."""
+    from hub.gateway.canonical import MAX_RIGHTS_USED, RightUse
+
+    if items is None or items == "":
+        return None
+    if not isinstance(items, list):
+        raise ParamError(f"参数类型错误：{where}（应为数组）")
+    if len(items) > MAX_RIGHTS_USED:
+        raise ParamError(f"参数超出范围：{where}（最多 {MAX_RIGHTS_USED} 项）")
+    out = []
+    for n, item in enumerate(items):
+        label = f"{where}[{n}]"
+        if not isinstance(item, dict):
+            raise ParamError(f"参数类型错误：{label}（应为对象）")
+        unknown = [k for k in item if k not in (code_field, amount_field)]
+        if unknown:
+            raise ParamError(f"不支持的参数：{label}.{str(unknown[0])[:32]}")
+        code = require_str(item, code_field)
+        if yuan:
+            if not isinstance(item.get(amount_field), str):
+                raise ParamError(f"金额格式错误：{label}.{amount_field}（应为元字符串）")
+            discount = yuan_to_fen(item[amount_field], field_name=f"{label}.{amount_field}")
+        else:
+            if isinstance(item.get(amount_field), str):
+                raise ParamError(f"参数类型错误：{label}.{amount_field}（应为整数，单位分）")
+            if absent(item, amount_field):
+                raise ParamError(f"缺少参数：{label}.{amount_field}")
+            discount = fen_field(item, amount_field)
+        out.append(RightUse(code=code, discount_fen=discount))
+    return tuple(out)
+
+
+def rights_used_out(uses, *, code_field: str, amount_field: str, yuan: bool) -> list | None:
+    """The inverse, for building a till's request (tests, simulator)."""
+    if uses is None:
+        return None
+    return [{code_field: u.code, amount_field: fen_to_yuan(u.discount_fen) if yuan else u.discount_fen} for u in uses]
+
+
+def rights_items(rights, *, names: dict, rate: str = "decimal", money: str = "fen") -> list[dict]:
+    """Canonical identify rights (see canonical.RESULT_FIELDS) in a dialect's names. ``names``
+    maps code, name, discount_bp, discount_fen, threshold_fen, voucher to the dialect's fields;
+    ``rate`` "decimal" sends "0.95", "bp" sends 9500; ``money`` "fen" or "yuan". Absent
+    optional fields are left out, never null."""
+    out = []
+    for item in rights or ():
+        row = {}
+        for key in ("code", "name", "discount_bp", "discount_fen", "threshold_fen", "voucher"):
+            value = item.get(key)
+            if value is None or key not in names:
+                continue
+            if key == "discount_bp" and rate == "decimal":
+                value = bp_to_rate(value)
+            elif key in ("discount_fen", "threshold_fen") and money == "yuan":
+                value = fen_to_yuan(value)
+            row[names[key]] = value
+        out.append(row)
+    return out
+
+
 def parse_int(value, *, field_name: str, minimum: int = 0, maximum: int = MAX_POINTS) -> int:
     """An integer given as a JSON int or a decimal string of ASCII digits; bools and floats are refused."""
     if isinstance(value, bool):

@@ -46,6 +46,19 @@ class DayEndTotals:
 
 
 @dataclass(frozen=True)
+class RightUse:
+    """v1.1: one right the till applied to a sale (earn's ``rights_used``): the ``code`` identify
+    gave it (a voucher's merchant-scoped reference, or a tier discount's right code) and the
+    discount it gave, in fen."""
+
+    code: str
+    discount_fen: int
+
+
+MAX_RIGHTS_USED = 8  # rights one sale may report; more is PARAM_ERROR
+
+
+@dataclass(frozen=True)
 class TillCommand:
     """One till request in the hub's own words.
 
@@ -72,6 +85,7 @@ class TillCommand:
     biz_date: date | None = None
     totals: DayEndTotals | None = None
     memo: str = ""
+    rights_used: tuple[RightUse, ...] | None = None  # v1.1 earn; None = a v1 till sent none
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -96,7 +110,10 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "pending_points",
         "frozen_points",
         "redeemable_points",  # points usable now under the agreement
-        "rights",  # [{"code", "name", "discount_rate": "0.95"}]
+        # v1.1 items: {"code", "name", "voucher": bool, and when the right has them "discount_bp"
+        # (basis points, 9500 = 95 折), "discount_fen", "threshold_fen"}; absent ones are left out.
+        # A voucher's code is its merchant-scoped reference (rights.till.voucher_ref).
+        "rights",
     ),
     "earn": ("request_no", "points_earned", "points_balance"),
     "redeem": ("request_no", "points", "amount_fen", "points_balance"),

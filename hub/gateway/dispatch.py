@@ -33,7 +33,8 @@ def _identify(place: Place, c: TillCommand) -> dict:
 
 def _earn(place: Place, c: TillCommand) -> dict:
     return till.earn(place=place, member=MemberName.parse(c.member), request_no=_required(c.request_no, "缺少请求单号"),
-                     amount_fen=_required(c.amount_fen, "缺少消费金额"), business_time=c.business_time)
+                     amount_fen=_required(c.amount_fen, "缺少消费金额"), business_time=c.business_time,
+                     rights_used=c.rights_used)
 
 
 def _spend(operation):

@@ -11,7 +11,14 @@ from datetime import datetime
 
 from hub.errors import ParamError
 from hub.gateway import base
-from hub.gateway.base import MAX_POINTS, fen_to_yuan, require_str
+from hub.gateway.base import (
+    MAX_POINTS,
+    fen_to_yuan,
+    parse_rights_used,
+    require_str,
+    rights_items,
+    rights_used_out,
+)
 from hub.gateway.canonical import DayEndTotals, TillCommand
 
 METHODS = {
@@ -46,6 +53,12 @@ DAY_END_FIELDS = {
     "refund_count": "refund_count",
     "refund_points": "refund_points",
 }
+
+
+# v1.1 (rights.md): money in yuan strings, the rate as "0.95".
+RIGHTS_USED = {"code_field": "code", "amount_field": "discount_amount", "yuan": True}
+RIGHT_ITEM = {"code": "code", "name": "name", "discount_bp": "discount_rate", "discount_fen": "discount_amount",
+              "threshold_fen": "threshold_amount", "voucher": "voucher"}
 
 
 def missing(name: str) -> ParamError:
@@ -102,7 +115,8 @@ def command_from_biz(method: str, biz: dict) -> TillCommand:
         return TillCommand(**common, member=_member(biz))
     if op == "earn":
         return TillCommand(**common, request_no=str_field(biz, "out_trade_no"), member=_member(biz),
-                           amount_fen=yuan_field(biz, "total_amount", minimum_fen=1))
+                           amount_fen=yuan_field(biz, "total_amount", minimum_fen=1),
+                           rights_used=parse_rights_used(biz.get("rights_used"), **RIGHTS_USED))
     if op == "redeem":
         return TillCommand(**common, request_no=str_field(biz, "out_trade_no"), member=_member(biz),
                            points=int_field(biz, "points", minimum=1))
@@ -128,7 +142,9 @@ def biz_from_command(command: TillCommand) -> dict:
     if op == "identify":
         pairs = [*where, (member_field, command.member)]
     elif op == "earn":
-        pairs = [("out_trade_no", command.request_no), *where, (member_field, command.member), ("total_amount", yuan)]
+        pairs = [("out_trade_no", command.request_no), *where, (member_field, command.member), ("total_amount", yuan),
+                 ("rights_used", rights_used_out(command.rights_used, code_field="code",
+                                                 amount_field="discount_amount", yuan=True))]
     elif op == "redeem":
         pairs = [("out_trade_no", command.request_no), *where, (member_field, command.member),
                  ("points", command.points)]
@@ -155,7 +171,7 @@ def result_fields(op: str, result: dict) -> dict:
         pairs = [("member_id", get("member_ref")), ("name_masked", get("name_masked")),
                  ("mobile_masked", get("mobile_masked")), ("level", get("tier")), ("points", get("points")),
                  ("points_amount", yuan("points_value_fen")), ("redeemable_points", get("redeemable_points")),
-                 ("rights", get("rights"))]
+                 ("rights", rights_items(get("rights"), names=RIGHT_ITEM, rate="decimal", money="yuan"))]
     elif op == "earn":
         pairs = [("points_earned", get("points_earned")), ("points_balance", get("points_balance"))]
     elif op == "redeem":

@@ -11,7 +11,16 @@ from datetime import date, datetime
 from urllib.parse import quote
 
 from hub.errors import ParamError
-from hub.gateway.base import absent, fen_field, int_field, parse_int, require_str
+from hub.gateway.base import (
+    absent,
+    fen_field,
+    int_field,
+    parse_int,
+    parse_rights_used,
+    require_str,
+    rights_items,
+    rights_used_out,
+)
 from hub.gateway.canonical import DayEndTotals, TillCommand
 from hub.timezone import SHANGHAI
 
@@ -102,7 +111,14 @@ def _earn(body: dict) -> dict:
         "member": require_str(body, "member_id"),
         "amount_fen": _fen(body, "order_amount"),
         "business_time": _trade_time(body, "trade_time"),
+        "rights_used": parse_rights_used(body.get("rights_used"), **RIGHTS_USED),
     }
+
+
+# v1.1 (rights.md): fen integers; the rate as "0.95".
+RIGHTS_USED = {"code_field": "code", "amount_field": "discount_amount", "yuan": False}
+RIGHT_ITEM = {"code": "code", "name": "name", "discount_bp": "discount_rate", "discount_fen": "discount_amount",
+              "threshold_fen": "threshold_amount", "voucher": "voucher"}
 
 
 def _refund(body: dict) -> dict:
@@ -170,7 +186,9 @@ def build_body(command: TillCommand, *, sent_at: datetime) -> dict | None:
     elif c.op == "earn":
         fields = {"out_trade_no": c.request_no, **site, "cashier_no": c.operator or None,
                   "member_id": c.member, "order_amount": c.amount_fen,
-                  "trade_time": rfc3339(c.business_time or sent_at)}
+                  "trade_time": rfc3339(c.business_time or sent_at),
+                  "rights_used": rights_used_out(c.rights_used, code_field="code", amount_field="discount_amount",
+                                                 yuan=False)}
     elif c.op in ("redeem", "freeze"):
         fields = {"out_trade_no": c.request_no, **site, "cashier_no": c.operator or None,
                   "member_id": c.member, "points": c.points}
@@ -201,8 +219,7 @@ def _identify_data(r: dict) -> dict:
         "points": r.get("points"),
         "points_value": r.get("points_value_fen"),
         "redeemable_points": r.get("redeemable_points"),
-        "rights": [{"code": x.get("code"), "name": x.get("name"), "discount_rate": x.get("discount_rate")}
-                   for x in r.get("rights") or ()],
+        "rights": rights_items(r.get("rights"), names=RIGHT_ITEM, rate="decimal", money="fen"),
     }
 
 

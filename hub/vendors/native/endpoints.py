@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from hub.errors import ParamError
+from hub.gateway.base import parse_rights_used, rights_used_out
 from hub.gateway.canonical import RESULT_FIELDS, DayEndTotals, TillCommand
 from hub.timezone import SHANGHAI
 from hub.vendors.native.fields import CODE, MAX_POINTS, Fields
@@ -38,7 +39,7 @@ ENDPOINTS = {
     ep.op: ep
     for ep in (
         Endpoint("identify", "POST", "identify", (*SITE, "member")),
-        Endpoint("earn", "POST", "earn", (*SITE, "request_no", "member", "amount_fen", "business_time")),
+        Endpoint("earn", "POST", "earn", (*SITE, "request_no", "member", "amount_fen", "business_time", "rights_used")),
         Endpoint("redeem", "POST", "redeem", (*SITE, "request_no", "member", "points", "amount_fen", "sale_amount_fen")),
         Endpoint("freeze", "POST", "freeze", (*SITE, "request_no", "member", "points", "amount_fen", "sale_amount_fen")),
         Endpoint("confirm", "POST", f"freezes/{PATH_NO}/confirm", SITE),
@@ -50,6 +51,8 @@ ENDPOINTS = {
         Endpoint("batch", "POST", "batch", ("store_code", "terminal_code", "operator", "items")),
     )
 }
+# v1.1 (rights.md): the canonical names, fen integers and basis points.
+RIGHTS_USED = {"code_field": "code", "amount_field": "discount_fen", "yuan": False}
 PATH_OPS = frozenset(op for op, ep in ENDPOINTS.items() if PATH_NO in ep.route)
 
 
@@ -81,7 +84,8 @@ def parse_body(op: str, data: dict, path_no: str = "") -> TillCommand:
         return TillCommand(op=op, **site, member=f.text("member"))
     if op == "earn":
         return TillCommand(op=op, **site, request_no=f.code("request_no"), member=f.text("member"),
-                           amount_fen=f.fen("amount_fen"), business_time=f.time("business_time", required=False))
+                           amount_fen=f.fen("amount_fen"), business_time=f.time("business_time", required=False),
+                           rights_used=parse_rights_used(data.get("rights_used"), **RIGHTS_USED))
     if op in ("redeem", "freeze"):
         sale = f.fen("sale_amount_fen", required=False)
         return TillCommand(op=op, **site, **_spend(f), extra={} if sale is None else {"sale_amount_fen": sale})
@@ -112,7 +116,9 @@ def build_body(c: TillCommand) -> dict | None:
         fields = {**_site(c), "member": c.member}
     elif c.op == "earn":
         fields = {**_site(c), "request_no": c.request_no, "member": c.member, "amount_fen": c.amount_fen,
-                  "business_time": rfc3339(c.business_time) if c.business_time else None}
+                  "business_time": rfc3339(c.business_time) if c.business_time else None,
+                  "rights_used": rights_used_out(c.rights_used, code_field="code", amount_field="discount_fen",
+                                                 yuan=False)}
     elif c.op in ("redeem", "freeze"):
         fields = {**_site(c), "request_no": c.request_no, "member": c.member, "points": c.points,
                   "amount_fen": c.amount_fen, "sale_amount_fen": c.extra.get("sale_amount_fen")}

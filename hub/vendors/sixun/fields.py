@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from decimal import Decimal
 
 from hub.errors import ParamError
-from hub.gateway.base import DIGITS, fen_field, int_field, require_str
+from hub.gateway.base import (
+    DIGITS,
+    fen_field,
+    int_field,
+    parse_rights_used,
+    require_str,
+    rights_items,
+    rights_used_out,
+)
 from hub.gateway.canonical import DayEndTotals, TillCommand
 from hub.timezone import SHANGHAI
 
@@ -38,6 +47,26 @@ DAY_END_FIELDS = {
     "refund_count": "refund_count",
     "refund_points": "refund_points",
 }
+
+
+# v1.1 (rights.md): ``rights`` and ``rights_used`` are JSON text, money in fen, the rate "0.95".
+RIGHTS_USED = {"code_field": "code", "amount_field": "discount_fee", "yuan": False}
+RIGHT_ITEM = {"code": "code", "name": "name", "discount_bp": "discount_rate", "discount_fen": "discount_fee",
+              "threshold_fen": "threshold_fee", "voucher": "voucher"}
+MAX_RIGHTS_TEXT = 4096
+
+
+def _rights_used(fields: dict):
+    raw = fields.get("rights_used")
+    if raw is None or raw == "":
+        return None
+    if len(raw) > MAX_RIGHTS_TEXT:
+        raise ParamError("参数过长：rights_used")
+    try:
+        items = json.loads(raw, parse_float=Decimal)
+    except ValueError:
+        raise ParamError("参数格式错误：rights_used（应为 JSON 数组文本）") from None
+    return parse_rights_used(items, **RIGHTS_USED)
 
 
 def str_field(fields: dict, name: str, *, max_len: int = 64, required: bool = True) -> str:
@@ -88,6 +117,7 @@ def command_from_fields(fields: dict[str, str]) -> TillCommand:
                 if time_end
                 else None
             ),
+            rights_used=_rights_used(fields),
         )
     if op == "redeem":
         return TillCommand(
@@ -122,8 +152,10 @@ def fields_from_command(command: TillCommand) -> list[tuple[str, str]]:
         out = [(member_field, command.member)]
     elif op == "earn":
         time_end = command.business_time.astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S") if command.business_time else None
+        used = rights_used_out(command.rights_used, code_field="code", amount_field="discount_fee", yuan=False)
         out = [("out_trade_no", command.request_no), (member_field, command.member),
-               ("total_fee", command.amount_fen), ("time_end", time_end)]
+               ("total_fee", command.amount_fen), ("time_end", time_end),
+               ("rights_used", json.dumps(used, ensure_ascii=False, separators=(",", ":")) if used is not None else None)]
     elif op == "redeem":
         out = [("out_trade_no", command.request_no), (member_field, command.member), ("point_amount", command.points)]
     elif op == "refund":
@@ -159,7 +191,8 @@ def result_fields(op: str, result: dict) -> list[tuple[str, str]]:
         pairs = [("member_id", get("member_ref")), ("name_masked", get("name_masked")),
                  ("mobile_masked", get("mobile_masked")), ("level", get("tier")),
                  ("point_balance", get("points")), ("point_value_fee", get("point_value_fen_per_100")),
-                 ("redeemable_points", get("redeemable_points")), ("rights", get("rights"))]
+                 ("redeemable_points", get("redeemable_points")),
+                 ("rights", rights_items(get("rights"), names=RIGHT_ITEM, rate="decimal", money="fen"))]
     elif op == "earn":
         pairs = [("points_earned", get("points_earned")), ("point_balance", get("points_balance"))]
     elif op == "redeem":

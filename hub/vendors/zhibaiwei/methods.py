@@ -10,7 +10,16 @@ import re
 from datetime import date, datetime
 
 from hub.errors import ParamError
-from hub.gateway.base import absent, fen_to_yuan, int_field, require_str, yuan_field
+from hub.gateway.base import (
+    absent,
+    fen_to_yuan,
+    int_field,
+    parse_rights_used,
+    require_str,
+    rights_items,
+    rights_used_out,
+    yuan_field,
+)
 from hub.gateway.canonical import DayEndTotals, TillCommand
 from hub.timezone import SHANGHAI
 
@@ -90,6 +99,7 @@ def _vip_sale_sheet(p: dict) -> dict:
         "amount_fen": _fen(p, "SheetAmt"),
         "business_time": _local_time(p, "sDateTime"),
         "memo": require_str(p, "Memo", max_len=200, required=False),
+        "rights_used": parse_rights_used(p.get("RightsUsed"), **RIGHTS_USED),
     }
 
 
@@ -133,6 +143,11 @@ def _day_end(p: dict) -> dict:
     return {**_site(p, with_operator=False), "biz_date": _date(p, "BizDate"), "totals": totals}
 
 
+# v1.1 (rights.md): the rights a sale used, in yuan; identify's Rights items.
+RIGHTS_USED = {"code_field": "RightCode", "amount_field": "DisAmt", "yuan": True, "where": "RightsUsed"}
+RIGHT_ITEM = {"code": "RightCode", "name": "Name", "discount_bp": "DiscountRate", "discount_fen": "DisAmt",
+              "threshold_fen": "MinAmt", "voucher": "IsVoucher"}
+
 _PARSERS = {
     "GetVipInfo": _get_vip_info,
     "VipSaleSheet": _vip_sale_sheet,
@@ -149,7 +164,8 @@ _PARSERS = {
 # be accepted by another (VipSheetCancel, reversing the sale).
 PARAMS = {
     "GetVipInfo": ("BranchJg", "PosID", "OperID", "Code"),
-    "VipSaleSheet": ("BranchJg", "PosID", "OperID", "SheetNo", "VipNo", "SheetAmt", "sDateTime", "Memo"),
+    "VipSaleSheet": ("BranchJg", "PosID", "OperID", "SheetNo", "VipNo", "SheetAmt", "sDateTime", "Memo",
+                     "RightsUsed"),
     "VipPaySheet": ("BranchJg", "PosID", "OperID", "SheetNo", "VipNo", "PayIntegral", "PayAmt"),
     "VipRetSheet": ("BranchJg", "PosID", "OperID", "RetSheetNo", "SheetNo", "RetAmt", "RetIntegral"),
     "VipSheetCancel": ("BranchJg", "PosID", "SheetNo"),
@@ -185,7 +201,8 @@ def build_params(command: TillCommand, *, sent_at: datetime) -> tuple[str, dict]
     elif c.op == "earn":
         when = (c.business_time or sent_at).astimezone(SHANGHAI)
         fields = {**site, "SheetNo": c.request_no, "VipNo": c.member, "SheetAmt": _yuan(c.amount_fen),
-                  "sDateTime": when.strftime("%Y-%m-%d %H:%M:%S"), "Memo": c.memo}
+                  "sDateTime": when.strftime("%Y-%m-%d %H:%M:%S"), "Memo": c.memo,
+                  "RightsUsed": rights_used_out(c.rights_used, code_field="RightCode", amount_field="DisAmt", yuan=True)}
     elif c.op == "redeem":
         fields = {**site, "SheetNo": c.request_no, "VipNo": c.member, "PayIntegral": c.points,
                   "PayAmt": _yuan(c.amount_fen)}
@@ -220,10 +237,7 @@ def _identify_data(r: dict) -> dict:
         "Integral": r.get("points"),
         "IntegralValue": _yuan(r.get("points_value_fen")),
         "MaxPayIntegral": r.get("redeemable_points"),
-        "Rights": [
-            {"RightCode": x.get("code"), "Name": x.get("name"), "DiscountRate": x.get("discount_rate")}
-            for x in r.get("rights") or ()
-        ],
+        "Rights": rights_items(r.get("rights"), names=RIGHT_ITEM, rate="decimal", money="yuan"),
     }
 
 

@@ -32,7 +32,9 @@ from hub.gateway.base import (
     fen_field,
     int_field,
     parse_int,
+    parse_rights_used,
     require_str,
+    rights_used_out,
 )
 from hub.gateway.canonical import OPS, DayEndTotals, TillCommand
 from hub.gateway.jsonio import dumps_compact, loads_object, read_body
@@ -100,7 +102,9 @@ class ToyAdapter:
                   "original_request_no": require_str(a, "original", required=False),
                   "member": require_str(a, "member", required=False),
                   "amount_fen": fen_field(a, "amount_fen", required=False),
-                  "points": int_field(a, "points", required=False)}
+                  "points": int_field(a, "points", required=False),
+                  "rights_used": parse_rights_used(a.get("rights_used"), code_field="code", amount_field="discount_fen",
+                                                   yuan=False)}
         if op == "day_end":
             totals = a.get("totals") if isinstance(a.get("totals"), dict) else {}
             fields["totals"] = DayEndTotals(**{n: int_field(totals, n) for n in TOTALS})
@@ -126,7 +130,8 @@ class ToyAdapter:
     def build_request(self, command: TillCommand, *, keys: CredentialKeys, nonce: str, timestamp: datetime) -> RequestSpec:
         c = command
         args = {"store": c.store_code, "till": c.terminal_code, "request_no": c.request_no,
-                "original": c.original_request_no, "member": c.member, "amount_fen": c.amount_fen, "points": c.points}
+                "original": c.original_request_no, "member": c.member, "amount_fen": c.amount_fen, "points": c.points,
+                "rights_used": rights_used_out(c.rights_used, code_field="code", amount_field="discount_fen", yuan=False)}
         if c.op == "day_end":
             args["biz_date"] = c.biz_date.isoformat() if c.biz_date else None
             args["totals"] = {n: getattr(c.totals or DayEndTotals(), n) for n in TOTALS}

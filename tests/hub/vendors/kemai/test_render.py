@@ -49,14 +49,17 @@ def test_identify_data_field_names_and_unescaped_chinese():
     result = {"member_ref": "M8KZ3Q7T", "name_masked": "*明", "mobile_masked": "138****1234", "tier": "金卡",
               "points": 1234, "points_value_fen": 1234, "point_value_fen_per_100": 100, "pending_points": 5,
               "frozen_points": 0, "redeemable_points": 1000,
-              "rights": [{"code": "R95", "name": "会员九五折", "discount_rate": "0.95"}]}
+              "rights": [{"code": "VRAAAAAAAAAAAAAAAAAAAAAAAAAA", "name": "满50减10", "discount_fen": 1000, "threshold_fen": 5000, "voucher": True},
+                         {"code": "R95", "name": "会员九五折", "discount_bp": 9500, "voucher": False}]}
     response = adapter.render(_parsed("identify", "/members/query", {"store_no": "S001", "pos_no": "P03",
                                                                      "code": "13800000001"}), result, KEYS)
     assert "*明".encode() in response.content
     assert json.loads(response.content)["data"] == {
         "member_id": "M8KZ3Q7T", "name_masked": "*明", "mobile_masked": "138****1234", "level": "金卡",
         "points": 1234, "points_value": 1234, "redeemable_points": 1000,
-        "rights": [{"code": "R95", "name": "会员九五折", "discount_rate": "0.95"}]}
+        "rights": [{"code": "VRAAAAAAAAAAAAAAAAAAAAAAAAAA", "name": "满50减10", "discount_amount": 1000, "threshold_amount": 5000,
+                    "voucher": True},
+                   {"code": "R95", "name": "会员九五折", "discount_rate": "0.95", "voucher": False}]}
 
 
 HOLD = {"out_trade_no": "KF1", "store_no": "S001", "pos_no": "P03", "member_id": "M1", "points": 800}

@@ -15,7 +15,8 @@ IDENTIFY_RESULT = {
     "member_ref": "M8KZ3Q7T", "name_masked": "*明", "mobile_masked": "138****1234", "tier": "金卡",
     "points": 1234, "points_value_fen": 1234, "point_value_fen_per_100": 100, "pending_points": 0,
     "frozen_points": 0, "redeemable_points": 1000,
-    "rights": [{"code": "R95", "name": "会员九五折", "discount_rate": "0.95"}],
+    "rights": [{"code": "VRAAAAAAAAAAAAAAAAAAAAAAAAAA", "name": "满50减10", "discount_fen": 1000, "threshold_fen": 5000, "voucher": True},
+               {"code": "R95", "name": "会员九五折", "discount_bp": 9500, "voucher": False}],
 }
 
 
@@ -37,7 +38,8 @@ def test_identify_renders_the_documented_fields_exactly():
     assert response.content == (
         '{"result":1,"errcode":"SUCCESS","err":"成功","data":{"VipNo":"M8KZ3Q7T","VipName":"*明",'
         '"Mobile":"138****1234","Level":"金卡","Integral":1234,"IntegralValue":"12.34","MaxPayIntegral":1000,'
-        '"Rights":[{"RightCode":"R95","Name":"会员九五折","DiscountRate":"0.95"}]}}'
+        '"Rights":[{"RightCode":"VRAAAAAAAAAAAAAAAAAAAAAAAAAA","Name":"满50减10","DisAmt":"10.00","MinAmt":"50.00","IsVoucher":true},'
+        '{"RightCode":"R95","Name":"会员九五折","DiscountRate":"0.95","IsVoucher":false}]}}'
     ).encode()
 
 
