@@ -28,9 +28,6 @@ OPS = (
 # Store-and-forward: queued earn/refund/reverse records in command.extra["items"] (a list of
 # hub.gateway.batch.BatchItem), answered item by item (hub.gateway.batch.run_batch).
 BATCH_OP = "batch"
-# Write-off (核销) of a voucher at the till by its scanned display code (``extra["display_code"]``,
-# ``amount_fen`` the sale, ``extra["discount_fen"]`` the discount applied): rights.redemption.redeem.
-VOUCHER_OP = "voucher"
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ class TillCommand:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        if self.op not in OPS and self.op not in (BATCH_OP, VOUCHER_OP):
+        if self.op not in OPS and self.op != BATCH_OP:
             raise ValueError(f"unknown till operation {self.op!r}")
 
     def replace(self, **changes) -> TillCommand:

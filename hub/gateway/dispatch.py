@@ -15,7 +15,7 @@ from django.utils import timezone
 from hub.clearing.reconciliation import record_day_end
 from hub.errors import ParamError
 from hub.gateway import batch
-from hub.gateway.canonical import BATCH_OP, VOUCHER_OP, TillCommand
+from hub.gateway.canonical import BATCH_OP, TillCommand
 from members.credentials import MemberName
 from points import till
 from points.till import Place
@@ -62,16 +62,6 @@ def _day_end(place: Place, c: TillCommand) -> dict:
                           totals=c.totals)
 
 
-def _voucher(place: Place, c: TillCommand) -> dict:
-    from rights import redemption
-
-    return redemption.redeem(merchant=place.merchant, store=place.store, terminal=place.terminal,
-                             request_no=_required(c.request_no, "缺少请求单号"),
-                             display_code=_required(c.extra.get("display_code"), "缺少凭证展示码"),
-                             sale_fen=c.amount_fen or 0, discount_fen=c.extra.get("discount_fen") or 0,
-                             now=place.received_at)
-
-
 OPERATIONS: dict[str, Callable[[Place, TillCommand], dict]] = {
     "identify": _identify,
     "earn": _earn,
@@ -83,7 +73,6 @@ OPERATIONS: dict[str, Callable[[Place, TillCommand], dict]] = {
     "reverse": lambda place, c: till.reverse(place=place, request_no=_target(c)),
     "query": lambda place, c: till.query(place=place, request_no=_target(c)),
     "day_end": _day_end,
-    VOUCHER_OP: _voucher,
 }
 
 

@@ -125,29 +125,54 @@ def test_partial_refund_of_a_sale(phone, world):
 
 
 def test_write_off_a_voucher(tablet, world, shot):
+    """A scanned 97… display code names the member and its voucher (contract v1.1); the write-off
+    is the sale's earn carrying rights_used, in the earn's own transaction."""
+    from rights.models import Redemption, Voucher
+    from rights.redemption import sale_uses
+
     page = tablet
     w.sign_in(page, world)
     code = w.voucher_display_code()
     w.identify(page, code)
     page.locator("#voucher-panel").wait_for(state="visible")
     assert "满 30 减 5 券" in page.locator("#v-name").inner_text()
-    assert "立减 ¥5.00" in page.locator("#v-rule").inner_text()
+    rule = page.locator("#v-rule").inner_text()
+    assert "立减 ¥5.00" in rule and "满 ¥30.00 可用" in rule
+    assert page.locator("#v-discount").input_value() == "5.00"
+    assert "138****0001" in page.locator("#v-member").inner_text()
     shot(page, "voucher-preview")
-    from rights.models import Redemption, Voucher
-
-    assert not Redemption.objects.exists()  # shown, not used
-    page.get_by_label("本单金额（元，可不填）").fill("45.00")
+    assert not Redemption.objects.exists() and not w.operations(kind="earn").exists()  # shown, not used
+    page.get_by_label("本单实付金额（元，优惠后）").fill("40.00")
     page.get_by_role("button", name="确认核销").click()
     assert w.outcome(page) == "ok"
-    use = Redemption.objects.get()
-    assert (use.status, use.sale_fen, use.discount_fen, use.terminal_id) == ("success", 4500, 500, world.terminal.pk)
+    earn = w.operations(kind="earn").get()
+    assert earn.amount_fen == 4000 and earn.status == "success"
+    [use] = sale_uses(merchant=world.merchant, sale_request_no=earn.request_no)
+    assert (use.status, use.discount_fen, use.terminal_id) == ("success", 500, world.terminal.pk)
     assert Voucher.objects.get(pk=use.voucher_id).state == "used"
-    assert page.locator("#result-no").inner_text() == use.request_no
+    assert page.locator("#result-no").inner_text() == earn.request_no
+    assert "满 30 减 5 券 已核销" in page.locator("#result-message").inner_text()
     shot(page, "voucher-result")
     w.done(page)
-    w.identify(page, code)  # the same code again: used up
+    w.identify(page, code)  # the same display code again: used up
     assert w.outcome(page) == "fail"
     assert Redemption.objects.filter(status="success").count() == 1
+
+
+def test_a_voucher_below_its_threshold_is_refused_and_nothing_is_written(phone, world):
+    from rights.models import Redemption, Voucher
+
+    page = phone
+    w.sign_in(page, world)
+    w.identify(page, w.voucher_display_code())
+    page.locator("#voucher-panel").wait_for(state="visible")
+    page.get_by_label("本单实付金额（元，优惠后）").fill("10.00")  # 15 元 gross: under 满 30
+    page.get_by_role("button", name="确认核销").click()
+    assert w.outcome(page) == "fail"
+    assert "权益核销未成功" in page.locator("#result").inner_text()
+    assert not w.operations(kind="earn", status="success").exists()
+    assert not Redemption.objects.filter(status="success").exists()
+    assert Voucher.objects.get(right__code="POS_M30_5").state == "available"
 
 
 def test_another_merchants_member_and_voucher_do_not_exist_here(phone, world):
@@ -160,7 +185,8 @@ def test_another_merchants_member_and_voucher_do_not_exist_here(phone, world):
     w.done(page)
     w.identify(page, w.voucher_display_code(providers=("DEMO_FOOD",), code="FOOD_M30_5"))
     assert w.outcome(page) == "fail"
-    assert "展示码无效" in page.locator("#result").inner_text()
+    text = page.locator("#result").inner_text()
+    assert "VOUCHER_NOT_FOUND" in text or "RIGHT_NOT_APPLICABLE" in text
     from rights.models import Redemption
 
     assert not Redemption.objects.exists() and not w.operations().exclude(kind="tombstone").exists()

@@ -26,7 +26,7 @@
                    voucher: "权益核销", day_end: "日结", query: "查询" };
   var busy = false;
   var member = null; // the last identify answer
-  var voucherCode = null; // the 97… code being written off
+  var voucher = null; // the rights item (from identify) being written off
   var quote = null; // {points, amount_fen} shown before a redemption
   var idleTimer = null;
 
@@ -233,11 +233,19 @@
     $("m-value").textContent = yuan(data.points_value_fen);
     $("m-redeemable").textContent = data.redeemable_points + " 分";
     var list = $("m-rights"); list.textContent = "";
-    var items = (data.rights || []).concat(data.vouchers || []);
+    var items = data.rights || [];
     items.forEach(function (r) {
       var li = document.createElement("li");
-      li.textContent = (r.name || r.right_name || r.code || "权益") + (r.discount_rate ? "（" + r.discount_rate + "）" : "") +
-        (r.expires_at ? " 有效至 " + String(r.expires_at).slice(0, 10) : "");
+      var text = document.createElement("span");
+      text.textContent = (r.name || r.code) + "（" + ruleOf(r) + "）";
+      li.appendChild(text);
+      if (r.voucher) {
+        var use = document.createElement("button");
+        use.type = "button"; use.className = "plain"; use.textContent = "核销";
+        use.setAttribute("aria-label", "核销 " + (r.name || r.code));
+        use.addEventListener("click", function () { touch(); openVoucher(r); });
+        li.appendChild(use);
+      }
       list.appendChild(li);
     });
     if (!items.length) {
@@ -251,35 +259,34 @@
     var value = String(raw || "").trim();
     if (!value || busy) { return; }
     $("scan").value = "";
-    if (/^97[0-9]{16}$/.test(value)) { return previewVoucher(value); }
-    // 96… member codes, mobiles (where the agreement allows) and card numbers: the hub reads the shape.
+    // 96… member codes, 97… voucher display codes (they name the member too, contract v1.1),
+    // mobiles (where the agreement allows) and card numbers: the hub reads the shape.
     var outcome = await perform("identify", { member: value }, false);
     if (!outcome) { return; }
-    if (outcome.env.ok) { renderMember(outcome.env.data); } else { refused("identify", outcome); }
+    if (!outcome.env.ok) { return refused("identify", outcome); }
+    renderMember(outcome.env.data);
+    var first = (outcome.env.data.rights || [])[0];
+    if (/^97[0-9]{16}$/.test(value) && first && first.voucher) { openVoucher(first); }
   }
   window.posScanned = scanned; // the camera (scan.js) hands its codes here
 
-  async function previewVoucher(code) {
-    var env = await readRetrying("/pos/read/voucher?code=" + encodeURIComponent(code));
-    clearNet();
-    if (!env) { result("unknown", "无法读取凭证", "网络异常，请重新扫描", "", [], ""); return; }
-    if (!env.ok) { result("fail", "凭证不可用", env.message, "", [["结果码", env.code]], ""); return; }
-    var v = env.data;
-    voucherCode = code;
-    $("v-name").textContent = v.right_name + "（" + v.kind_name + "）";
+  function ruleOf(item) {
     var rule = [];
-    if (v.off_fen) { rule.push("立减 " + yuan(v.off_fen)); }
-    if (v.rate_bp) { rule.push((v.rate_bp / 1000).toFixed(v.rate_bp % 100 ? 2 : 1) + " 折"); }
-    if (v.threshold_fen) { rule.push("满 " + yuan(v.threshold_fen) + " 可用"); }
-    if (v.cap_fen) { rule.push("最多优惠 " + yuan(v.cap_fen)); }
-    if (v.people) { rule.push("每张 " + v.people + " 人"); }
-    $("v-rule").textContent = rule.join("，") || "按权益说明";
-    $("v-member").textContent = v.member_name_masked || "—";
-    $("v-expires").textContent = v.expires_at;
-    $("v-desc").textContent = v.description || "";
-    $("v-sale").value = ""; $("v-discount").value = v.off_fen ? (v.off_fen / 100).toFixed(2) : "";
-    show(["voucher-panel"]);
-    $("voucher-go").focus();
+    if (item.discount_fen) { rule.push("立减 " + yuan(item.discount_fen)); }
+    if (item.discount_bp) { rule.push((item.discount_bp / 1000).toFixed(item.discount_bp % 100 ? 2 : 1).replace(/\.?0+$/, "") + " 折"); }
+    if (item.threshold_fen) { rule.push("满 " + yuan(item.threshold_fen) + " 可用"); }
+    return rule.join("，") || "按权益说明";
+  }
+
+  function openVoucher(item) {
+    voucher = item;
+    $("v-name").textContent = item.name || item.code;
+    $("v-rule").textContent = ruleOf(item);
+    $("v-member").textContent = (member && (member.name_masked + " " + (member.mobile_masked || ""))) || "—";
+    $("v-sale").value = "";
+    $("v-discount").value = item.discount_fen ? (item.discount_fen / 100).toFixed(2) : "";
+    show(["member", "voucher-panel"]);
+    $("v-sale").focus();
   }
 
   // ---- operations -----------------------------------------------------------------------------
@@ -332,23 +339,27 @@
     $("redeem-points").value = "";
   }
 
+  // A voucher is written off with the sale it discounts: one earn carrying rights_used (v1.1),
+  // so the use is in the earn's own transaction and a refund or reverse undoes it.
   async function writeOff() {
-    if (!voucherCode) { return; }
+    if (!voucher || !member) { return; }
     var sale, discount;
-    try { sale = readYuan($("v-sale"), "本单金额", true); discount = readYuan($("v-discount"), "优惠金额", true); }
+    try { sale = readYuan($("v-sale"), "实付金额"); discount = readYuan($("v-discount"), "优惠金额"); }
     catch (e) { return inputError(e); }
-    var fields = { display_code: voucherCode };
-    if (sale) { fields.amount = sale; }
-    if (discount) { fields.discount = discount; }
-    var outcome = await perform("voucher", fields, true);
+    var item = voucher;
+    var outcome = await perform("earn", { member: member.member_ref, amount: sale,
+                                          rights_used: [{ code: item.code, discount: discount }] }, true);
     if (!outcome) { return; }
     var env = outcome.env;
-    voucherCode = null;
     if (!env.ok) { return refused("voucher", outcome); }
+    voucher = null;
     var no = outcome.request.fields.request_no;
-    record({ request_no: no, op: "voucher", points: 0, at: Date.now() });
-    result("ok", "权益核销成功", env.data.right_name || "", "", [["权益", env.data.right_name || ""],
-           ["优惠金额", yuan(env.data.discount_fen)]], no);
+    record({ request_no: no, op: "earn", points: env.data.points_earned, amount: sale, voucher: item.name, at: Date.now() });
+    member.points = env.data.points_balance;
+    member.rights = (member.rights || []).filter(function (r) { return r.code !== item.code; });
+    result("ok", "权益核销成功", (item.name || "") + " 已核销", "请按优惠后的金额收款",
+           [["权益", item.name || item.code], ["优惠金额", "¥" + discount], ["实付金额", "¥" + sale],
+            ["获得积分", env.data.points_earned + " 分"], ["积分余额", env.data.points_balance + " 分"]], no);
   }
 
   async function refund() {

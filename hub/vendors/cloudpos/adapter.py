@@ -32,14 +32,16 @@ from hub.gateway.base import (
     fen_to_yuan,
     int_field,
     parse_int,
+    parse_rights_used,
     require_str,
+    rights_used_out,
     yuan_field,
 )
-from hub.gateway.canonical import VOUCHER_OP, DayEndTotals, TillCommand
+from hub.gateway.canonical import DayEndTotals, TillCommand
 from hub.gateway.jsonio import dumps_compact, loads_object, read_body
 from hub.vendors.cloudpos import auth
 
-OPS = frozenset({"identify", "earn", "redeem", "refund", "reverse", "query", "day_end", VOUCHER_OP})
+OPS = frozenset({"identify", "earn", "redeem", "refund", "reverse", "query", "day_end"})
 TOTALS = ("earn_count", "earn_points", "redeem_count", "redeem_points", "refund_count", "refund_points")
 SANDBOX_PIN = "135790"  # the sandbox supervisor's PIN (sandbox only, refused like it without DEBUG)
 
@@ -84,11 +86,9 @@ def _command(op: str, a: dict) -> TillCommand:
         "member": require_str(a, "member", required=False),
         "amount_fen": yuan_field(a, "amount", required=False),
         "points": int_field(a, "points", required=False, minimum=1 if op == "redeem" else 0),
+        # v1.1: the rights (vouchers, tier discounts) applied to an earn's sale, discounts in yuan
+        "rights_used": parse_rights_used(a.get("rights_used"), code_field="code", amount_field="discount", yuan=True),
     }
-    extra = {}
-    if op == VOUCHER_OP:
-        extra["display_code"] = require_str(a, "display_code", max_len=32)
-        extra["discount_fen"] = yuan_field(a, "discount", required=False) or 0
     if op == "day_end":
         totals = a.get("totals")
         if not isinstance(totals, dict):
@@ -98,7 +98,7 @@ def _command(op: str, a: dict) -> TillCommand:
             fields["biz_date"] = date.fromisoformat(require_str(a, "biz_date", max_len=10))
         except ValueError:
             raise ParamError("日期格式错误：biz_date") from None
-    return TillCommand(op=op, extra=extra, **fields)
+    return TillCommand(op=op, **fields)
 
 
 class CloudPosAdapter:
@@ -168,10 +168,7 @@ class CloudPosAdapter:
         body = {"nonce": nonce, "ts": int(timestamp.timestamp()), "store": c.store_code, "terminal": c.terminal_code,
                 "request_no": c.request_no, "original_request_no": c.original_request_no, "member": c.member,
                 "amount": fen_to_yuan(c.amount_fen) if c.amount_fen is not None else None, "points": c.points}
-        if c.op == VOUCHER_OP:
-            body["display_code"] = c.extra.get("display_code")
-            if c.extra.get("discount_fen"):
-                body["discount"] = fen_to_yuan(c.extra["discount_fen"])
+        body["rights_used"] = rights_used_out(c.rights_used, code_field="code", amount_field="discount", yuan=True)
         if c.op == "reverse":
             body["supervisor_pin"] = c.extra.get("supervisor_pin", SANDBOX_PIN)
         if c.op == "day_end":

@@ -1,5 +1,6 @@
 """Reads for the cloud-POS pages (no writes): today's operations at a terminal, the hub's day
-totals, the value of points before a redemption, a voucher shown before it is written off."""
+totals, the value of points before a redemption. (A voucher is shown by identify: a scanned
+display code names the member and comes first in the rights, contract v1.1.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date
 from django.utils import timezone
 
 from hub.clearing.reconciliation import hub_totals
-from hub.errors import ParamError, VoucherExpired, VoucherNotFound
+from hub.errors import ParamError
 from hub.gateway.base import MAX_POINTS
 from hub.timezone import SHANGHAI
 from points import rules
@@ -59,29 +60,3 @@ def points_quote(*, merchant, points) -> dict:
         raise ParamError("抵扣积分必须为正整数")
     agreement, _ = agreement_for(merchant)
     return {"points": points, "amount_fen": rules.points_value_fen(agreement.program, points)}
-
-
-def voucher_preview(*, merchant, store, code: str, now=None) -> dict:
-    """The voucher a display code stands for, as the cashier sees it before writing it off; the
-    code is not used up. Another merchant's voucher (not a provider of its right) does not exist."""
-    from rights.models import DisplayCode
-    from rights.vouchers import DISPLAY_RE, display_code_digest
-
-    now = now or timezone.now()
-    if not isinstance(code, str) or not DISPLAY_RE.match(code):
-        raise VoucherNotFound("展示码无效")
-    row = (DisplayCode.objects.filter(digest=display_code_digest(code)).select_related("voucher__right", "member")
-           .first())
-    if row is None or not row.voucher.right.providers.filter(pk=merchant.pk).exists():
-        raise VoucherNotFound("展示码无效")
-    right = row.voucher.right
-    if right.stores.exists() and not right.stores.filter(pk=store.pk).exists():
-        raise VoucherNotFound("该权益不适用于本门店")
-    if row.used_at is not None or row.expires_at <= now:
-        raise VoucherExpired("展示码已过期或已使用，请会员刷新后重新出示")
-    return {"right_code": right.code, "right_name": right.name, "kind": right.kind,
-            "kind_name": right.get_kind_display(), "description": right.description, "off_fen": right.off_fen,
-            "rate_bp": right.rate_bp, "threshold_fen": right.threshold_fen, "cap_fen": right.cap_fen,
-            "people": right.people, "member_name_masked": row.member.masked_name,
-            "expires_at": row.voucher.expires_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-            "code_expires_in": max(0, int((row.expires_at - now).total_seconds()))}

@@ -12,5 +12,4 @@ urlpatterns = [
     path("enrol/", views.enrol_view, name="cloudpos-enrol"),
     path("read/today", views.today_view, name="cloudpos-today"),
     path("read/quote", views.quote_view, name="cloudpos-quote"),
-    path("read/voucher", views.voucher_view, name="cloudpos-voucher"),
 ]

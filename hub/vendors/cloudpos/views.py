@@ -13,11 +13,10 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from hub.errors import DomainError, NoAuth, ParamError
+from hub.errors import DomainError, NoAuth
 from hub.gateway.base import parse_int
 from hub.vendors.cloudpos import auth, selectors, services
 
@@ -158,12 +157,3 @@ def today_view(request, *, cashier, terminal):
 def quote_view(request, *, cashier, terminal):
     points = parse_int(request.GET.get("points", ""), field_name="抵扣积分", minimum=1)
     return selectors.points_quote(merchant=terminal.store.merchant, points=points)
-
-
-@_read
-def voucher_view(request, *, cashier, terminal):
-    code = (request.GET.get("code") or "").strip()
-    if not code:
-        raise ParamError("缺少凭证展示码")
-    return selectors.voucher_preview(merchant=terminal.store.merchant, store=terminal.store, code=code,
-                                     now=timezone.now())

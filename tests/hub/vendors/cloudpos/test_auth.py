@@ -246,13 +246,19 @@ def test_reads_are_scoped_to_the_cashier_and_device(world):
     quote = client.get("/pos/read/quote?points=1000").json()
     assert quote["ok"] and quote["data"]["points"] == 1000
     assert client.get("/pos/read/quote?points=-5").json()["code"] == "PARAM_ERROR"
-    # a voucher of a right the fresh market does not provide: it does not exist here
+
+
+def test_another_merchants_voucher_does_not_exist_here(world):
     from rights.models import Voucher
     from rights.vouchers import issue_display_code
 
-    voucher = Voucher.objects.filter(right__code="SBX_M50_10").first()
+    client, _ = enrolled_client(world["terminal"])
+    voucher = Voucher.objects.filter(right__code="SBX_M50_10", state="available").first()  # sandbox merchants' right
     shown, _ = issue_display_code(voucher=voucher)
-    assert client.get(f"/pos/read/voucher?code={shown}").json()["code"] == "VOUCHER_NOT_FOUND"
+    before = ledger()
+    answer = call(client, "identify", member=shown)
+    assert not answer["ok"] and answer["code"] in ("VOUCHER_NOT_FOUND", "RIGHT_NOT_APPLICABLE"), answer
+    assert ledger() == before and Voucher.objects.get(pk=voucher.pk).state == "available"
 
 
 def test_the_till_page_sets_its_own_policy_and_no_inline_script(world):
