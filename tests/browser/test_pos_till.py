@@ -228,6 +228,8 @@ def test_today_and_day_end_beside_the_hubs_totals(tablet, world, shot):
     page.get_by_role("button", name="今日交易").click()
     earn = w.operations(kind="earn").get()
     page.locator(f"#today-list li[data-request-no='{earn.request_no}']").wait_for()
+    page.get_by_role("button", name=f"退货 {earn.request_no}").click()  # a recent sale, from the list
+    assert page.get_by_label("原交易单号").input_value() == earn.request_no
     page.get_by_role("button", name="日结").click()
     rows = page.locator("#dayend-rows tr")
     rows.first.wait_for()

@@ -425,6 +425,19 @@
       (op.refunded_fen ? " · 已退 " + yuan(op.refunded_fen) : "") + (op.error_code ? " · " + op.error_code : "");
     li.appendChild(what); li.appendChild(no); li.appendChild(detail);
     li.setAttribute("data-request-no", op.request_no);
+    if ((op.kind === "earn" || op.kind === "redeem") && op.status === "success" && op.refunded_fen < op.amount_fen) {
+      var back = document.createElement("button");
+      back.type = "button"; back.className = "plain"; back.textContent = "退货";
+      back.setAttribute("aria-label", "退货 " + op.request_no);
+      back.addEventListener("click", function () {
+        touch();
+        show(["refund-panel"]);
+        $("refund-original").value = op.request_no;
+        $("refund-amount").value = "";
+        $("refund-amount").focus();
+      });
+      li.appendChild(back);
+    }
     return li;
   }
 
