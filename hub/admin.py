@@ -301,3 +301,4 @@ class CredentialAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"已吊销 {done} 个凭证，使用它们的请求将被拒绝。", messages.SUCCESS)
 
+from hub.vendors.cloudpos import admin as _cloudpos_admin  # noqa: E402,F401 - cashiers and devices

@@ -158,4 +158,7 @@ def seed() -> dict[str, int]:
         created[kind] += rights.pop(kind)
     created.update(rights)
     created.update(seed_points(Merchant.objects.get(code=ISSUER_CODE)))
+    from hub.vendors.cloudpos.demo import seed_cloudpos
+
+    created.update(seed_cloudpos())  # cloud-POS cashiers and devices (the sandbox's and the fresh market's)
     return created

@@ -248,3 +248,57 @@ class TillCall(models.Model):
     def __str__(self) -> str:
         return f"{self.vendor} {self.op} {self.request_no} {self.code}"
 
+
+
+class Cashier(models.Model):
+    """A merchant's till staff on the smart cloud POS (智慧云POS): a Django user bound to one
+    merchant and some of its stores (hub.vendors.cloudpos). A supervisor has a PIN (hashed) that
+    authorises a reverse at the till."""
+
+    user = models.OneToOneField("auth.User", verbose_name="登录账号", on_delete=models.PROTECT, related_name="cashier")
+    merchant = models.ForeignKey(Merchant, verbose_name="商户", on_delete=models.PROTECT, related_name="cashiers")
+    stores = models.ManyToManyField(Store, verbose_name="可操作门店", related_name="cashiers", blank=True)
+    display_name = models.CharField("姓名", max_length=32, blank=True, default="")
+    is_supervisor = models.BooleanField("主管", default=False, help_text="主管可凭主管密码授权冲正")
+    pin_hash = models.CharField("主管密码（哈希）", max_length=128, blank=True, default="", editable=False)
+    active = models.BooleanField("启用", default=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "收银员"
+        verbose_name_plural = "收银员"
+        ordering = ["merchant_id", "user_id"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.get_username()
+
+
+class PosDevice(models.Model):
+    """The device (phone or tablet browser) enrolled as a cloud-POS terminal: enrolled once with
+    a one-time code (only its keyed digest is stored, with an expiry), it then holds a credential
+    of the cloud-POS dialect in an HttpOnly cookie (hub.vendors.cloudpos)."""
+
+    terminal = models.OneToOneField(Terminal, verbose_name="终端", on_delete=models.PROTECT, related_name="pos_device")
+    credential = models.OneToOneField(
+        Credential, verbose_name="设备凭证", on_delete=models.PROTECT, null=True, blank=True, related_name="pos_device",
+        editable=False,
+    )
+    code_digest = models.CharField("登记码摘要", max_length=64, blank=True, default="", editable=False)
+    code_expires_at = models.DateTimeField("登记码有效期至", null=True, blank=True, editable=False)
+    enrolled_at = models.DateTimeField("登记时间", null=True, blank=True, editable=False)
+    enrolled_by = models.ForeignKey(
+        Cashier, verbose_name="登记人", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False,
+    )
+
+    class Meta:
+        verbose_name = "云POS设备"
+        verbose_name_plural = "云POS设备"
+        ordering = ["terminal_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["code_digest"], condition=~Q(code_digest=""), name="pos_device_code_unique"),
+            models.CheckConstraint(condition=Q(code_digest="") | Q(code_expires_at__isnull=False),
+                                   name="pos_device_code_has_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.terminal)

@@ -250,6 +250,7 @@ HUB_TILL_ADAPTERS = {
     "sixun": "hub.vendors.sixun.adapter.SixunAdapter",
     "fangxiang": "hub.vendors.fangxiang.adapter.FangxiangAdapter",
     "native": "hub.vendors.native.adapter.NativeAdapter",
+    "cloudpos": "hub.vendors.cloudpos.adapter.CloudPosAdapter",  # the hub's own web till (/pos/)
 }
 # Till calls per credential per minute (a batch counts each of its items), and how many items of
 # one batch may name their member by a weak credential (mobile or store card number).
@@ -287,6 +288,9 @@ API_DOCS_STAFF_ONLY = env_bool("API_DOCS_STAFF_ONLY", False)
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                            "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
                            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+# The smart cloud POS (/pos/): a cashier's session ends after this many idle seconds.
+POS_IDLE_SECONDS = int(os.environ.get("POS_IDLE_SECONDS", "900"))
 
 # /metrics without login only from these addresses or networks (REMOTE_ADDR; hub.monitoring.views).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")

@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/docs/", staff_only_docs(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
     *registry.urlpatterns(),
     path(gate_api.GateAdapter.mount, include(gate_api.urlpatterns())),  # scenic-spot gates (rights.gates)
+    path("pos/", include("hub.vendors.cloudpos.urls")),  # the smart cloud POS pages (its API: the registry's)
     # Static files (admin, Swagger UI) from the app while DEBUG is on, so `make run` needs no
     # web server in front of gunicorn; empty otherwise.
     *staticfiles_urlpatterns(),

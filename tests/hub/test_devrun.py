@@ -42,14 +42,15 @@ def snapshot() -> dict:
 
 def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     first = seed()
-    # One sandbox merchant (with store, till and credential) per registered dialect: the five of
-    # the hub and the test suite's toy dialect. Vendor rows exist since migrate. The demo members
-    # consent to every sandbox merchant (5 × 6) besides their three links; the rights step adds
-    # the demo scenic spot (merchant, gate store, gate, its native gate credential) and gives each
-    # member two vouchers.
-    assert first == {"vendors": 0, "merchants": 10, "stores": 14, "terminals": 21, "credentials": 7,
-                     "members": 5, "member_links": 3, "consents": 33, "programs": 1, "agreements": 9, "grants": 5,
-                     "rights": 4, "vouchers": 10}
+    # One sandbox merchant (with store, till and credential) per registered dialect: the six of
+    # the hub (the cloud POS included) and the test suite's toy dialect. Vendor rows exist since
+    # migrate. The demo members consent to every sandbox merchant (5 × 7) besides their three
+    # links; the rights step adds the demo scenic spot (merchant, gate store, gate, its native gate credential) and gives each
+    # member two vouchers; the cloud POS step adds the sandbox's and the fresh market's cashier
+    # and device.
+    assert first == {"vendors": 0, "merchants": 11, "stores": 15, "terminals": 22, "credentials": 8,
+                     "members": 5, "member_links": 3, "consents": 38, "programs": 1, "agreements": 10, "grants": 5,
+                     "rights": 4, "vouchers": 10, "cashiers": 2, "pos_devices": 2}
     before = snapshot()
 
     second = seed()
@@ -57,7 +58,7 @@ def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     assert {kind: n for kind, n in second.items() if n} == {}
     assert snapshot() == before
     assert [Vendor.objects.count(), Merchant.objects.count(), Store.objects.count(),
-            Terminal.objects.count(), Credential.objects.count()] == [6, 10, 14, 21, 7]
+            Terminal.objects.count(), Credential.objects.count()] == [7, 11, 15, 22, 8]
 
 
 def test_seed_demo_command_reports_what_it_created():

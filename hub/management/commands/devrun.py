@@ -123,6 +123,19 @@ def prepare(stdout=None) -> bool:
     return created
 
 
+def pos_demo_lines(addr: str) -> str:
+    """The smart cloud POS's demo cashier and a fresh enrolment code for the demo terminal."""
+    from hub.vendors.cloudpos.demo import DEMO_PASSWORD, DEMO_PIN, DEMO_USER, demo_enrolment_code
+
+    issued = demo_enrolment_code()
+    line = (f"  智慧云POS: http://{addr}/pos/  收银员 {DEMO_USER}  密码 {DEMO_PASSWORD}（首次创建时的密码）"
+            f"  主管密码 {DEMO_PIN}\n")
+    if issued:
+        terminal, code = issued
+        line += f"  云POS设备登记码（{terminal.store.name} {terminal.code}，24 小时内有效）: {code}\n"
+    return line
+
+
 def stop_children(procs: list[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
     """SIGTERM every child still running, wait up to ``timeout`` in all, then SIGKILL."""
     for proc in procs:
@@ -149,6 +162,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, no_celery, dev, workers, **options):
         created = prepare(self.stdout)
+        pos = pos_demo_lines(addr)
 
         procs: list[subprocess.Popen] = []
         try:
@@ -167,6 +181,7 @@ class Command(BaseCommand):
                     f"  运营后台 admin: http://{addr}/admin/  用户名 {ADMIN_USER}  密码 {password}\n"
                     f"{otp}"
                     f"  API 文档: http://{addr}/api/docs/\n"
+                    f"{pos}"
                     f"  Celery: {'worker + beat, broker ' + settings.CELERY_BROKER_URL if not no_celery else '未启动'}\n"
                     "  按 Ctrl-C 停止 / Ctrl-C stops everything.\n"
                 )
