@@ -64,7 +64,7 @@ def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
 def test_seed_demo_command_reports_what_it_created():
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
-    assert "credentials +7" in out.getvalue()
+    assert "credentials +8" in out.getvalue()
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     assert "vendors +0, merchants +0, stores +0, terminals +0, credentials +0" in out.getvalue()
