@@ -66,7 +66,7 @@ _INVARIANTS: dict[str, tuple[str, str]] = {
            UNION ALL SELECT 'clearing.party', c.id FROM points_clearing_item c
              LEFT JOIN hub_merchant a ON a.id = c.payer_id LEFT JOIN hub_merchant b ON b.id = c.payee_id
              LEFT JOIN points_program g ON g.id = c.program_id
-            WHERE a.id IS NULL OR b.id IS NULL OR g.id IS NULL
+            WHERE a.id IS NULL OR b.id IS NULL OR (c.program_id IS NOT NULL AND g.id IS NULL)
            LIMIT 20""",
     ),
     "rollups_match_postings": (

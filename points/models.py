@@ -226,6 +226,7 @@ class Operation(models.Model):
         REFUND = "refund", "退货"
         CONVERT = "convert", "积分转换"
         GRANT = "grant", "发行方赠送"
+        RIGHT_CLAIM = "right_claim", "积分兑换权益"
         TOMBSTONE = "tombstone", "冲正占位"
 
     class Status(models.TextChoices):
@@ -298,6 +299,7 @@ class LedgerTransaction(models.Model):
         EXPIRE = "expire", "过期"
         MATURE = "mature", "生效"
         ADJUST = "adjust", "调整"
+        RIGHT_CLAIM = "right_claim", "积分兑换权益"
 
     kind = models.CharField("类型", max_length=16, choices=Kind.choices)
     operation = models.ForeignKey(
@@ -392,7 +394,11 @@ class LotUsage(models.Model):
 
 class ClearingItem(models.Model):
     """What ``payer`` owes ``payee`` in fen because of a posting. Negative amounts undo earlier
-    items (refunds, reversals). The clearing batch that settles it is assigned at cut-off."""
+    items (refunds, reversals). The clearing batch that settles it is assigned at cut-off.
+
+    A ``rights_funding`` item comes from a voucher's write-off (rights.redemption), not from a
+    ledger posting: it has no ledger transaction, no points program and no points (its
+    ``rights_rightsfunding`` row names the write-off). Every other kind has both."""
 
     class Kind(models.TextChoices):
         REDEMPTION = "redemption", "抵扣结算"
@@ -401,14 +407,14 @@ class ClearingItem(models.Model):
         CONVERSION = "conversion", "积分转换"
 
     txn = models.ForeignKey(LedgerTransaction, verbose_name="凭证", on_delete=models.PROTECT, related_name="clearing_items",
-                            db_index=False)
+                            db_index=False, null=True, blank=True)
     operation = models.ForeignKey(Operation, verbose_name="交易请求", on_delete=models.PROTECT, null=True, blank=True)
     payer = models.ForeignKey("hub.Merchant", verbose_name="付款方", on_delete=models.PROTECT, related_name="+",
                               db_constraint=False, db_index=False)
     payee = models.ForeignKey("hub.Merchant", verbose_name="收款方", on_delete=models.PROTECT, related_name="+",
                               db_constraint=False, db_index=False)
     program = models.ForeignKey(Program, verbose_name="积分计划", on_delete=models.PROTECT, db_constraint=False,
-                                db_index=False)
+                                db_index=False, null=True, blank=True)
     kind = models.CharField("类型", max_length=16, choices=Kind.choices)
     points = models.BigIntegerField("积分")
     amount_fen = models.BigIntegerField("金额（分）")
@@ -421,6 +427,12 @@ class ClearingItem(models.Model):
         verbose_name_plural = "清算明细"
         ordering = ["-id"]
         indexes = [models.Index(fields=["created_at", "id"], name="clearing_item_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="rights_funding") & Q(txn__isnull=True, program__isnull=True, points=0))
+                | (~Q(kind="rights_funding") & Q(txn__isnull=False, program__isnull=False)),
+                name="clearing_item_posting_or_rights_funding"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.payer_id}→{self.payee_id} {self.amount_fen}"

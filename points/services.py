@@ -50,7 +50,7 @@ from points.ledger import (
     member_account,
     party_account,
 )
-from points.models import ClearingItem, ConversionRate, Operation
+from points.models import Agreement, ClearingItem, ConversionRate, Operation
 
 FREEZE_MINUTES = 15
 
@@ -307,3 +307,67 @@ def grant(*, program, member, points: int, request_no: str, memo: str = "", fp: 
         result={"request_no": request_no, "points": points, "memo": memo},
     )
     return outcome(ledger.apply(entry), fp=fp, kind="grant")
+
+
+def spend_for_right(*, member, program, points: int, funder, request_no: str, fp: str,
+                    now: datetime | None = None) -> tuple[int, dict]:
+    """积分兑换权益: the member pays ``points`` of ``program`` for a voucher of a right that
+    ``funder`` funds. Call it inside the claim's transaction (rights.vouchers.claim), so that the
+    debit and the voucher commit together or not at all.
+
+    The points go to the funder, the party that will pay the provider for the voucher's use: a
+    redemption of the program at the funder (member available → the funder's accepted points,
+    spent from the lots that expire first). When the funder is not the program's issuer, the
+    issuer owes it the points' cash value less the acceptance fee of the funder's agreement (a
+    ``redemption`` clearing item, as at a till); the funder needs an active agreement accepting
+    the program. An issuer selling a right for its own points owes nobody.
+
+    Returns (the operation's id, its answer). A short balance is POINTS_INSUFFICIENT with nothing
+    written; the request number already taken (a concurrent claim of the same number committed
+    first) raises ``ledger.Conflict`` for the caller to replay the claim.
+    """
+    now = now or timezone.now()
+    check_points(points, name="兑换积分")
+    value = rules.points_value_fen(program, points)
+    clearing: list[dict] = []
+    if funder.pk != program.issuer_id:
+        agreement = Agreement.objects.filter(merchant=funder, program=program, active=True, can_accept=True).first()
+        if agreement is None:
+            raise NoAuth("权益出资方未签署受理该积分计划的协议，不能以积分兑换")
+        clearing = _redemption_clearing(agreement, funder, program, points, value)
+    res = ledger.apply(Entry(
+        now=now, txn_kind="right_claim",
+        op=op_row(merchant=funder, store=None, terminal=None, member=member, program=program, request_no=request_no,
+                  kind="right_claim", status="success", fp=fp, now=now, points=points, amount_fen=value),
+        legs=[Posting(member_account(AVAILABLE, program.pk, member.pk), -points, {"take": True}),
+              Posting(party_account(MERCHANT_REDEEMED, program.pk, funder.pk), points)],
+        clearing=clearing,
+        balance_of=member_account(AVAILABLE, program.pk, member.pk),
+        result={"request_no": request_no, "points": points, "amount_fen": value},
+    ))
+    if res.get("replay"):
+        raise ledger.Conflict()
+    if res.get("error_code"):
+        raise DomainError(code=res["error_code"])
+    return res["op_id"], res["result"]
+
+
+def undo_right_claim(*, operation_id: int, now: datetime | None = None) -> bool:
+    """The points of a claim paid with points go back to the member (to the lots they came from;
+    a lot that expired meanwhile is re-credited with the program's grace expiry), the funder's
+    accepted points and the redemption clearing item are undone — the exact opposite of
+    ``spend_for_right``, by the same construction as a reverse. Called by operations'
+    deactivation of an unused voucher, in its transaction. False if already undone."""
+    from points.reversal import _undo  # the one construction of "the opposite of an operation"
+
+    now = now or timezone.now()
+    op = Operation.objects.select_for_update().get(pk=operation_id)
+    if op.kind != Operation.Kind.RIGHT_CLAIM:
+        raise ParamError("不是积分兑换权益的交易")
+    if op.status != Operation.Status.SUCCESS:
+        return False
+    op.program = program_by_id(op.program_id)
+    res = ledger.apply(_undo(op, now))
+    if res.get("error_code"):  # the ledger refused the write (nothing moved)
+        raise DomainError(code=res["error_code"])
+    return True

@@ -411,7 +411,7 @@ class VoucherAdmin(MemberLookupMixin, _ReadOnly):
 
 class FundingInline(HistoryInline):
     model = RightsFunding
-    fields = readonly_fields = ("created_at", "reason", "funder", "provider", "amount_fen")
+    fields = readonly_fields = ("created_at", "reason", "funder", "provider", "amount_fen", "clearing_item")
 
 
 @admin.register(Redemption)
@@ -443,9 +443,9 @@ class RedemptionAdmin(MemberLookupMixin, _ReadOnly):
 
 @admin.register(RightsFunding)
 class RightsFundingAdmin(_ReadOnly):
-    list_display = ("created_at", "right", "reason", "funder", "provider", "amount_yuan", "redemption")
+    list_display = ("created_at", "right", "reason", "funder", "provider", "amount_yuan", "redemption", "clearing_item")
     list_filter = ("reason", "right", "funder", "provider")
-    list_select_related = ("right", "funder", "provider", "redemption")
+    list_select_related = ("right", "funder", "provider", "redemption", "clearing_item")
 
     @admin.display(description="金额（元）")
     def amount_yuan(self, obj):
@@ -454,7 +454,8 @@ class RightsFundingAdmin(_ReadOnly):
 
 @admin.register(ClaimRequest)
 class ClaimRequestAdmin(MemberLookupMixin, _ReadOnly):
-    list_display = ("created_at", "request_no", "right", "member_masked", "status", "error_code", "message")
+    list_display = ("created_at", "request_no", "right", "member_masked", "status", "error_code", "message",
+                    "points_operation")
     list_filter = (MemberMobileFilter, "status", "right")
-    list_select_related = ("right", "member")
+    list_select_related = ("right", "member", "points_operation")
     search_fields = ("request_no",)

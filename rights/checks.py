@@ -1,5 +1,6 @@
-"""The rights invariants, checked set-based in SQL (``check_rights()``; tests and the nightly job
-beside ``check_ledger``). Each query returns offending rows; empty means the invariant holds."""
+"""The rights invariants, checked set-based in SQL (``check_rights()``; tests, and the nightly job
+``hub.check_ledger`` beside ``check_ledger``, where their names carry a ``rights.`` prefix).
+Each query returns offending rows; empty means the invariant holds."""
 
 from __future__ import annotations
 
@@ -55,6 +56,41 @@ INVARIANTS: dict[str, tuple[str, str]] = {
              JOIN LATERAL (SELECT to_state FROM rights_voucherevent WHERE voucher_id = v.id
                             ORDER BY id DESC LIMIT 1) e ON true
             WHERE e.to_state <> v.state LIMIT 20""",
+    ),
+    "funding_has_its_clearing_item": (
+        "every funding row between two parties has its rights_funding clearing item (same payer, payee, amount "
+        "and time, no fee); a right the provider funds itself has none",
+        """SELECT f.id, f.funder_id, f.provider_id, f.amount_fen, c.id, c.kind, c.amount_fen
+             FROM rights_rightsfunding f
+             LEFT JOIN points_clearing_item c ON c.id = f.clearing_item_id
+            WHERE CASE WHEN f.funder_id = f.provider_id THEN f.clearing_item_id IS NOT NULL
+                       ELSE c.id IS NULL OR c.kind <> 'rights_funding' OR c.payer_id <> f.funder_id
+                            OR c.payee_id <> f.provider_id OR c.amount_fen <> f.amount_fen OR c.fee_fen <> 0
+                            OR c.points <> 0 OR c.created_at <> f.created_at END
+            LIMIT 20""",
+    ),
+    "rights_clearing_items_have_their_funding": (
+        "every rights_funding clearing item belongs to a funding row (none made or kept outside a write-off)",
+        """SELECT c.id, c.payer_id, c.payee_id, c.amount_fen FROM points_clearing_item c
+            WHERE c.kind = 'rights_funding'
+              AND NOT EXISTS (SELECT 1 FROM rights_rightsfunding f WHERE f.clearing_item_id = c.id)
+            LIMIT 20""",
+    ),
+    "points_claims_paid": (
+        "every voucher claimed for points has its ledger operation (right_claim, the member's, points > 0), "
+        "successful — reversed once the voucher was deactivated — and every such operation has its voucher",
+        """SELECT v.id, v.state, o.id, o.kind, o.status FROM rights_voucher v
+             LEFT JOIN rights_claimrequest q ON q.voucher_id = v.id
+             LEFT JOIN points_operation o ON o.id = q.points_operation_id
+            WHERE v.source = 'points'
+              AND (o.id IS NULL OR o.kind <> 'right_claim' OR o.member_id <> v.member_id OR o.points <= 0
+                   OR o.status <> CASE WHEN v.state = 'deactivated' THEN 'reversed' ELSE 'success' END)
+           UNION ALL
+           SELECT NULL, NULL, o.id, o.kind, o.status FROM points_operation o
+            WHERE o.kind = 'right_claim' AND o.status IN ('success', 'reversed')
+              AND NOT EXISTS (SELECT 1 FROM rights_claimrequest q JOIN rights_voucher v ON v.id = q.voucher_id
+                               WHERE q.points_operation_id = o.id AND v.source = 'points')
+            LIMIT 20""",
     ),
     "references_exist": (
         "every reference written without a database foreign key points at an existing row",

@@ -256,6 +256,9 @@ class ClaimRequest(models.Model):
     message = models.CharField("提示", max_length=200, blank=True, default="")
     voucher = models.OneToOneField("rights.Voucher", verbose_name="权益凭证", on_delete=models.PROTECT, null=True,
                                    blank=True, related_name="claim")
+    points_operation = models.OneToOneField("points.Operation", verbose_name="积分兑换交易", on_delete=models.PROTECT,
+                                            null=True, blank=True, related_name="+",
+                                            help_text="积分兑换：扣减会员积分的账务交易（与凭证同一事务）")
     created_at = models.DateTimeField("时间")
 
     class Meta:
@@ -445,6 +448,9 @@ class RightsFunding(models.Model):
                                  db_constraint=False, db_index=False)
     amount_fen = models.BigIntegerField("金额（分）")
     reason = models.CharField("原因", max_length=16)
+    clearing_item = models.OneToOneField("points.ClearingItem", verbose_name="清算明细", on_delete=models.PROTECT,
+                                         null=True, blank=True, related_name="+",
+                                         help_text="写入清算批次的明细（出资方与提供方为同一商户时无）")
     created_at = models.DateTimeField("时间")
 
     class Meta:

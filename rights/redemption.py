@@ -15,7 +15,8 @@ Idempotent per merchant × request number: the same number with the same content
 first answer (refusals included), other content is ``IDEMPOTENCY_KEY_REUSED``. The quotas per
 store per day and the budget are consumed at use (at reserve for a reservation) and given back
 by reverse, release and refund. Each use writes a ``RightsFunding`` row (funder → provider, the
-settlement amount fixed at use time); reverse and refunds write the matching negative rows.
+settlement amount fixed at use time) and its ``rights_funding`` clearing item in the same
+transaction; reverse and refunds write the matching negative rows and items.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from hub.errors import (
     VoucherNotFound,
     VoucherUsed,
 )
+from points.models import ClearingItem
 from rights import quotas, vouchers
 from rights.models import Redemption, Right, RightsFunding, Voucher
 from rights.states import State, fingerprint, recorded_refusal, transition
@@ -251,10 +253,45 @@ def _use(*, reserve: bool, merchant, store, terminal, request_no: str, voucher, 
 
 
 def _fund(row: Redemption, right: Right, amount: int, *, reason: str, now: datetime) -> None:
+    """What the funder owes the provider for this use (negative: undone by a reverse or refund),
+    in the same transaction as the use: a ``RightsFunding`` row and its clearing item
+    (``points_clearing_item`` kind ``rights_funding``, funder → provider, no ledger transaction,
+    no program, no points), which the daily clearing batch takes like any other item, by its
+    ``created_at``. A right the provider funds itself moves nothing between parties: no item."""
     if amount == 0:
         return
+    item = None
+    if right.funder_id != row.merchant_id:
+        item = ClearingItem.objects.create(payer_id=right.funder_id, payee_id=row.merchant_id,
+                                           kind=ClearingItem.Kind.RIGHTS_FUNDING, points=0, amount_fen=amount,
+                                           fee_fen=0, created_at=now)
     RightsFunding.objects.create(redemption=row, right=right, funder_id=right.funder_id, provider_id=row.merchant_id,
-                                 amount_fen=amount, reason=reason, created_at=now)
+                                 amount_fen=amount, reason=reason, clearing_item=item, created_at=now)
+
+
+def largest_remainder(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` fen in proportion to ``weights`` (non-negative integers, not all zero):
+    each part gets the floor of its exact share, and the fen left over go one each to the parts
+    with the largest remainders (ties: the earlier part). The parts add up to ``total`` exactly."""
+    whole = sum(weights)
+    if whole <= 0 or any(w < 0 for w in weights):
+        raise ValueError("weights must be non-negative and not all zero")
+    parts = [total * w // whole for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[:total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def refunded_settlement(*, settlement_fen: int, sale_fen: int, refunded_fen: int) -> int:
+    """The part of a use's settlement that refunds of ``refunded_fen`` of its ``sale_fen`` have
+    taken back: the settlement split by largest remainder between the refunded and the kept part
+    of the sale. It never decreases as more is refunded and is the whole at a full refund, so the
+    funding given back by a sequence of partial refunds (each the difference of two of these)
+    adds back exactly to the whole."""
+    if sale_fen == 0:
+        return settlement_fen if refunded_fen else 0
+    return largest_remainder(settlement_fen, [refunded_fen, sale_fen - refunded_fen])[0]
 
 
 def redeem(*, merchant, store, terminal, request_no: str, voucher=None, display_code: str | None = None,
@@ -401,8 +438,9 @@ def reverse(*, merchant, request_no: str, now: datetime | None = None) -> dict:
 def refund(*, merchant, request_no: str, original_request_no: str, refund_fen: int,
            now: datetime | None = None) -> dict:
     """退货: the sale of a use is refunded by ``refund_fen`` (0 for a use without a sale amount,
-    meaning the whole). The funding goes down proportionally — cumulatively rounded down, the
-    last refund taking exactly what is left, so the parts add back to the whole. A full refund
+    meaning the whole). The funding goes down proportionally: by ``refunded_settlement`` (a
+    largest-remainder split of the settlement between refunded and kept), cumulatively, so the
+    parts add back exactly to the whole. A full refund
     gives the voucher back (available, or expired if past its expiry) when ``return_on_refund``."""
     now = now or timezone.now()
     if not isinstance(request_no, str) or not request_no or len(request_no) > 64:
@@ -429,8 +467,8 @@ def refund(*, merchant, request_no: str, original_request_no: str, refund_fen: i
                 if total > original.sale_fen:
                     raise RefundExceedsOriginal()
                 full = total == original.sale_fen
-                target = original.settlement_fen if full else original.settlement_fen * total // original.sale_fen
-                back = target - original.refunded_settlement_fen
+                back = refunded_settlement(settlement_fen=original.settlement_fen, sale_fen=original.sale_fen,
+                                           refunded_fen=total) - original.refunded_settlement_fen
                 original.refunded_fen = total
             row = Redemption(merchant=merchant, request_no=request_no, kind=Kind.REFUND, status=Status.SUCCESS,
                              fingerprint=fp, voucher_id=original.voucher_id, right=right, member_id=original.member_id,

@@ -1,15 +1,15 @@
-"""Vouchers: claim (free, or granted per tier per period), display codes and QR images,
-deactivation by operations, and the tidy-up of expired vouchers.
+"""Vouchers: claim (free, for points, or granted per tier per period), display codes and QR
+images, deactivation by operations, and the tidy-up of expired vouchers.
+
+``claim`` is the one entry point of a member's claim, whatever the right's claim mode: free, or
+for points — the points debit (``points.services.spend_for_right``, through the ledger) and the
+voucher in one transaction, all or nothing. Tier grants are made by the scheduled job
+(``grant_for_period``), never claimed.
 
 A voucher's own code is shown once at claim and stored only as a keyed digest (HMAC with a key
 derived from settings.SECRET_KEY, as member codes are). What a till or gate scans is a display
 code: 18 digits starting ``97``, random, valid about 60 seconds, single use, resolving to the
 member and the voucher.
-
-Claiming for points is not offered here yet: it must be one atomic operation with the points
-ledger, and no public service of ``points`` debits a member for a catalogue item (``redeem``
-is a till sale with an acceptance agreement and a redemption clearing item). The till
-integration adds it; until then such a claim is refused with a clear message.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import logging
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -37,8 +38,10 @@ from hub.errors import (
 from members.models import Consent, Member
 from rights import quotas
 from rights.models import ClaimRequest, DisplayCode, Right, Voucher, VoucherEvent
-from rights.states import State, record_created, recorded_refusal, transition
+from rights.states import State, fingerprint, record_created, recorded_refusal, transition
 from rights.validity import period_key, voucher_validity
+
+logger = logging.getLogger("rights.vouchers")
 
 DISPLAY_TTL = timedelta(seconds=60)
 DISPLAY_RE = re.compile(r"^97\d{16}$")
@@ -106,10 +109,46 @@ def _claimable(right: Right, now: datetime, *, mode: str) -> None:
         raise RightNotApplicable("权益已过有效期")
 
 
+def claim_operation_no(member: Member, request_no: str) -> str:
+    """The ledger operation's request number of a points claim (unique per funder there): the
+    member and their claim number, so that two racing claims of one number meet in the ledger."""
+    raw = f"RC{member.pk}:{request_no}"
+    if len(raw) <= 64:
+        return raw
+    return f"RC{member.pk}:#{hashlib.sha256(request_no.encode()).hexdigest()[:40]}"
+
+
+def _pay_points(right: Right, member: Member, request_no: str, now: datetime) -> int:
+    """Debit the right's points from the member (inside the claim's transaction): the ledger
+    operation's id. POINTS_INSUFFICIENT when the balance is short."""
+    from points import ledger, services
+
+    program = right.claim_program
+    fp = fingerprint("points_claim", member=member.pk, right=right.pk, program=program.pk, points=right.claim_points)
+    try:
+        op_id, _ = services.spend_for_right(member=member, program=program, points=right.claim_points,
+                                            funder=right.funder, request_no=claim_operation_no(member, request_no),
+                                            fp=fp, now=now)
+    except ledger.Conflict:
+        raise IntegrityError("the same claim number committed concurrently") from None
+    except DomainError as refusal:
+        raise recorded_refusal(refusal.code, refusal.message) from None
+    return op_id
+
+
 def claim(*, member: Member, right: Right, request_no: str, now: datetime | None = None) -> Voucher:
-    """领取: a free claim by the member (from the mini-program session, never a field a client
-    fills in). Quotas are consumed by conditional updates in the same transaction as the voucher.
-    The same request number again returns the same voucher, or the same refusal."""
+    """领取: a claim by the member (from the mini-program session, never a field a client fills
+    in), by the right's claim mode:
+
+    - ``free``: the claim quotas are consumed by conditional updates in the same transaction as
+      the voucher;
+    - ``points``: the same, plus the right's ``claim_points`` of ``claim_program`` debited through
+      the ledger in that same transaction (POINTS_INSUFFICIENT when the balance is short,
+      QUOTA_EXHAUSTED when a quota is full — and then no points are taken: nothing is written);
+    - ``tier_grant``: refused, such vouchers are granted by the scheduled job.
+
+    Idempotent per member × request number: the same number again returns the same voucher, or
+    the same refusal (another right under that number is IDEMPOTENCY_KEY_REUSED)."""
     now = now or timezone.now()
     _check_request_no(request_no)
     previous = ClaimRequest.objects.filter(member=member, request_no=request_no).first()
@@ -117,18 +156,25 @@ def claim(*, member: Member, right: Right, request_no: str, now: datetime | None
         return _replay_claim(previous, right)
     try:
         with transaction.atomic():
-            right = Right.objects.get(pk=right.pk)
-            if right.claim_mode == Right.ClaimMode.POINTS:
-                raise ParamError("积分兑换领取暂未开放")
-            _claimable(right, now, mode=Right.ClaimMode.FREE)
+            right = Right.objects.select_related("claim_program", "funder").get(pk=right.pk)
+            if right.claim_mode == Right.ClaimMode.TIER_GRANT:
+                raise RightNotApplicable("该权益按会员等级定期自动发放，无需领取")
+            _claimable(right, now, mode=right.claim_mode)
             check_member_eligible(right, member)
+            paid = right.claim_mode == Right.ClaimMode.POINTS
+            # the member's own account first, the right's shared counters last (held shortest)
+            operation_id = _pay_points(right, member, request_no, now) if paid else None
             quotas.consume(right, quotas.claim_takes(right, member_id=member.pk, now=now))
-            voucher = _create_voucher(right=right, member=member, source=Voucher.Source.FREE,
+            voucher = _create_voucher(right=right, member=member,
+                                      source=Voucher.Source.POINTS if paid else Voucher.Source.FREE,
                                       request_no=request_no, now=now)
             ClaimRequest.objects.create(member=member, request_no=request_no, right=right,
-                                        status=ClaimRequest.Status.SUCCESS, voucher=voucher, created_at=now)
+                                        status=ClaimRequest.Status.SUCCESS, voucher=voucher,
+                                        points_operation_id=operation_id, created_at=now)
         return voucher
     except DomainError as refusal:
+        if isinstance(refusal, ParamError):
+            raise  # bad input is answered, not recorded
         try:
             with transaction.atomic():
                 ClaimRequest.objects.create(member=member, request_no=request_no, right=right,
@@ -155,8 +201,12 @@ def _replay_claim(previous: ClaimRequest, right: Right) -> Voucher:
 
 def grant_for_period(*, right: Right, now: datetime | None = None, batch: int = 500) -> int:
     """按等级发放: every active member of the right's tiers gets ``grant_count`` vouchers for the
-    current period, once (a unique (right, member, period#n) key makes a second run a no-op).
-    Returns how many vouchers this run created. The total quota and budget still apply."""
+    current period (Asia/Shanghai), once: the unique (right, member, ``<period>#<n>``) key makes
+    a second run — or a run after one killed midway — grant only what is missing. Each voucher
+    is its own short transaction (quotas and voucher together), members are walked in id order
+    in chunks of ``batch``, and progress is logged per chunk. A member the right's per-member
+    limits or consent exclude is skipped; an exhausted total, daily quota stops the run.
+    Returns how many vouchers this run created."""
     now = now or timezone.now()
     right = Right.objects.get(pk=right.pk)
     if right.status != Right.Status.ACTIVE or right.claim_mode != Right.ClaimMode.TIER_GRANT:
@@ -169,33 +219,60 @@ def grant_for_period(*, right: Right, now: datetime | None = None, batch: int = 
     tier_ids = list(right.tiers.values_list("pk", flat=True))
     if tier_ids:
         members = members.filter(tier_id__in=tier_ids)
-    created = 0
+    shared_scopes = {quotas.Scope.TOTAL, quotas.Scope.DAY}
+    created = skipped = seen = 0
     last = 0
+    logger.info("tier grant %s period %s: starting (%d per member)", right.code, period, right.grant_count)
     while True:
         chunk = list(members.filter(pk__gt=last).order_by("pk")[:batch])
         if not chunk:
+            logger.info("tier grant %s period %s: done, %d members, %d vouchers granted now, %d skipped",
+                        right.code, period, seen, created, skipped)
             return created
         last = chunk[-1].pk
+        seen += len(chunk)
         have = set(Voucher.objects.filter(right=right, member__in=chunk, grant_key__in=keys)
                    .values_list("member_id", "grant_key"))
         for member in chunk:
             for key in keys:
                 if (member.pk, key) in have:
                     continue
+                takes = quotas.claim_takes(right, member_id=member.pk, now=now)
                 try:
                     with transaction.atomic():
-                        quotas.consume(right, quotas.claim_takes(right, member_id=member.pk, now=now))
+                        check_member_eligible(right, member)
+                        quotas.consume(right, [t for t in takes if t.scope not in shared_scopes])
+                        try:
+                            quotas.consume(right, [t for t in takes if t.scope in shared_scopes])
+                        except DomainError as exhausted:
+                            raise _Stop(exhausted) from None
                         _create_voucher(right=right, member=member, source=Voucher.Source.TIER_GRANT,
                                         request_no=f"G{right.pk}-{key}", now=now, grant_key=key)
                     created += 1
                 except IntegrityError:
                     continue  # granted concurrently by another run
+                except _Stop as stop:
+                    logger.warning("tier grant %s period %s: stopped after %d vouchers: %s", right.code, period,
+                                   created, stop.args[0].message)
+                    return created
                 except DomainError:
-                    return created  # quota exhausted or the right ended: stop this run
+                    skipped += 1  # this member: not eligible, or their own limit reached
+                    break
+        logger.info("tier grant %s period %s: members up to id %d done, %d vouchers granted so far",
+                    right.code, period, last, created)
+
+
+class _Stop(Exception):
+    """A shared quota of the right is exhausted: the grant run stops."""
 
 
 def deactivate(*, voucher: Voucher, actor, reason: str, now: datetime | None = None) -> Voucher:
-    """作废 by operations, with a reason: only a voucher not yet used or reserved."""
+    """作废 by operations, with a reason: only a voucher not yet used or reserved. A voucher the
+    member paid for with points gives the points back in the same transaction
+    (``points.services.undo_right_claim``: to the lots they came from, the funder's side and its
+    clearing item undone). The claim quotas are not given back (the voucher was claimed)."""
+    from points import services as points_services
+
     now = now or timezone.now()
     reason = (reason or "").strip()
     if not reason:
@@ -206,6 +283,9 @@ def deactivate(*, voucher: Voucher, actor, reason: str, now: datetime | None = N
         if transition(voucher.pk, "deactivate", now=now, actor=actor, reason=reason) is None:
             state = Voucher.objects.filter(pk=voucher.pk).values_list("state", flat=True).first()
             raise ParamError(f"凭证当前状态为“{dict(State.choices).get(state, state)}”，不能作废")
+        paid = ClaimRequest.objects.filter(voucher_id=voucher.pk, points_operation__isnull=False).first()
+        if paid is not None:
+            points_services.undo_right_claim(operation_id=paid.points_operation_id, now=now)
     return Voucher.objects.get(pk=voucher.pk)
 
 

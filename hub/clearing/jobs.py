@@ -1,4 +1,5 @@
-"""The nightly invariant check: the ledger's (points.checks) and clearing's own, recorded as a
+"""The nightly invariant check: the ledger's (points.checks), clearing's own and the rights'
+(rights.checks, names prefixed ``rights.``), recorded as a
 ``LedgerCheckRun`` (listed in the admin) and logged at ERROR when anything does not hold."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.utils import timezone
 from hub.clearing.models import LedgerCheckRun
 from hub.clearing.services import late_window
 from points.checks import check_ledger
+from rights.checks import check_rights
 
 logger = logging.getLogger("hub.clearing.checks")
 
@@ -88,7 +90,8 @@ def check_clearing() -> dict[str, list[tuple]]:
 def run_ledger_check(*, now: datetime | None = None) -> LedgerCheckRun:
     """Run every invariant check and record the result. A failure is logged at ERROR."""
     started = now or timezone.now()
-    problems = {**check_ledger(), **check_clearing()}
+    problems = {**check_ledger(), **check_clearing(),
+                **{f"rights.{name}": rows for name, rows in check_rights().items()}}
     # Rows hold ids, sums, dates: store them as JSON-friendly lists.
     stored = json.loads(json.dumps({name: [list(row) for row in rows] for name, rows in problems.items()},
                                    cls=DjangoJSONEncoder))

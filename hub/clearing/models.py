@@ -129,7 +129,8 @@ class ClearingLine(models.Model):
     batch = models.ForeignKey(ClearingBatch, verbose_name="清算批次", on_delete=models.PROTECT, related_name="lines")
     payer = models.ForeignKey("hub.Merchant", verbose_name="付款方", on_delete=models.PROTECT, related_name="+")
     payee = models.ForeignKey("hub.Merchant", verbose_name="收款方", on_delete=models.PROTECT, related_name="+")
-    program = models.ForeignKey("points.Program", verbose_name="积分计划", on_delete=models.PROTECT, related_name="+")
+    program = models.ForeignKey("points.Program", verbose_name="积分计划", on_delete=models.PROTECT, related_name="+",
+                                null=True, blank=True, help_text="权益出资（rights_funding）不属于积分计划，为空")
     kind = models.CharField("清算类型", max_length=16, choices=ClearingItem.Kind.choices)
     item_count = models.BigIntegerField("笔数")
     points = models.BigIntegerField("积分")
@@ -143,7 +144,8 @@ class ClearingLine(models.Model):
         verbose_name_plural = "清算汇总"
         ordering = ["batch_id", "payer_id", "payee_id", "program_id", "kind"]
         constraints = [
-            models.UniqueConstraint(fields=["batch", "payer", "payee", "program", "kind"], name="clearing_line_unique"),
+            models.UniqueConstraint(fields=["batch", "payer", "payee", "program", "kind"], nulls_distinct=False,
+                                    name="clearing_line_unique"),
             models.CheckConstraint(condition=Q(net_fen=F("gross_fen") - F("fee_fen")), name="clearing_line_net_is_gross_less_fee"),
         ]
 

@@ -162,12 +162,15 @@ class _CsvFile:
 # ---- one pass over the batch -------------------------------------------------------------------
 
 _DETAIL = """
-SELECT x.party_id, x.dir, c.id, c.created_at, coalesce(o.request_no, ''), o.merchant_id, coalesce(om.code, ''), c.kind,
+SELECT x.party_id, x.dir, c.id, c.created_at, coalesce(o.request_no, rr.request_no, ''),
+       coalesce(o.merchant_id, rr.merchant_id), coalesce(om.code, ''), c.kind,
        c.program_id, c.payer_id, c.payee_id, c.points, c.amount_fen, c.fee_fen
   FROM hub_clearing_batch_item m
   JOIN points_clearing_item c ON c.id = m.item_id
   LEFT JOIN points_operation o ON o.id = c.operation_id
-  LEFT JOIN hub_merchant om ON om.id = o.merchant_id
+  LEFT JOIN rights_rightsfunding rf ON c.operation_id IS NULL AND rf.clearing_item_id = c.id
+  LEFT JOIN rights_redemption rr ON rr.id = rf.redemption_id
+  LEFT JOIN hub_merchant om ON om.id = coalesce(o.merchant_id, rr.merchant_id)
  CROSS JOIN LATERAL (VALUES (c.payer_id, 'pay'), (c.payee_id, 'receive')) AS x(party_id, dir)
  WHERE m.batch_id = %s
  ORDER BY x.party_id, c.created_at, c.id, x.dir
@@ -248,7 +251,7 @@ class _Statements:
         sign = 1 if direction == "receive" else -1
         op_party = self.parties.get(op_merchant_id)
         self.out.row([item_id, _local(created_at), request_no, op_party.code if op_party else op_code,
-                      KIND_NAMES.get(kind, kind), self.programs[program_id], self.parties[payer].code,
+                      KIND_NAMES.get(kind, kind), self.programs.get(program_id, ""), self.parties[payer].code,
                       self.parties[payee].code, "收" if sign > 0 else "付", points, yuan(amount), yuan(fee),
                       yuan(sign * (amount - fee))])
         self.out.rows += 1
@@ -264,7 +267,7 @@ class _Statements:
         out.row(SUMMARY_COLUMNS)
         for line, receives in self.lines[party_id]:
             other = self.parties[line.payer_id if receives else line.payee_id]
-            out.row([other.code, other.name, self.programs[line.program_id], KIND_NAMES.get(line.kind, line.kind),
+            out.row([other.code, other.name, self.programs.get(line.program_id, ""), KIND_NAMES.get(line.kind, line.kind),
                      "收" if receives else "付", line.item_count, line.points, yuan(line.gross_fen),
                      yuan(line.fee_fen), yuan(line.net_fen if receives else -line.net_fen)])
         pos = self.positions[party_id]

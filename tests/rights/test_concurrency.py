@@ -6,9 +6,14 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.utils import timezone
 
 from hub.errors import DomainError
 from hub.models import Store, Terminal
+from points import services as points_services
+from points.checks import check_ledger
+from points.ledger import AVAILABLE, member_account, spendable
+from points.models import ClearingItem, Operation, Program
 from rights import redemption, vouchers
 from rights.checks import check_rights
 from rights.models import ClaimRequest, QuotaCounter, Redemption, Right, RightsFunding, Voucher
@@ -71,6 +76,28 @@ def test_200_members_claiming_a_right_with_10_left_get_exactly_10():
     assert check_rights() == {}
 
 
+def test_200_members_claiming_a_points_right_with_10_left_get_10_vouchers_and_exactly_10_debits():
+    world = build_world()
+    program = Program.objects.create(issuer=world.issuer, code=f"PS{world.issuer.pk}", name="邮政金融积分",
+                                     value_fen=100, value_points=100)
+    right = world.right(total_limit=10, claim_mode=Right.ClaimMode.POINTS, claim_program=program, claim_points=300)
+    members = [world.member() for _ in range(200)]
+    for m in members:
+        points_services.grant(program=program, member=m, points=1000, request_no=f"G{m.pk}")
+    wins, losses = _split(storm(200, lambda i: vouchers.claim(member=members[i], right=right, request_no="MP1")))
+    assert len(wins) == 10 and {e.code for e in losses} == {"QUOTA_EXHAUSTED"}
+    assert Voucher.objects.filter(right=right, source="points").count() == 10
+    assert Operation.objects.filter(kind="right_claim", status="success").count() == 10
+    assert not Operation.objects.filter(kind="right_claim").exclude(status="success").exists()
+    winners = {v.member_id for v in wins}
+    now = timezone.now()
+    balances = {m.pk: spendable(member_account(AVAILABLE, program.pk, m.pk), now) for m in members}
+    assert sorted(balances[pk] for pk in winners) == [700] * 10
+    assert all(balances[m.pk] == 1000 for m in members if m.pk not in winners)  # losers lost no point
+    assert QuotaCounter.objects.get(right=right, scope="total").used == 10
+    assert check_rights() == {} and check_ledger() == {}
+
+
 def test_one_member_storming_a_per_member_limit_gets_exactly_the_limit():
     world = build_world()
     right = world.right(member_limit=3, daily_limit=100)
@@ -123,6 +150,8 @@ def test_a_budget_of_1000_fen_with_uses_of_300_from_10_tills_gives_exactly_3():
     assert len(wins) == 3 and {e.code for e in losses} == {"QUOTA_EXHAUSTED"}
     assert QuotaCounter.objects.get(right=right, scope="budget").used == 900
     assert sum(RightsFunding.objects.values_list("amount_fen", flat=True)) == 900
+    assert sorted(ClearingItem.objects.filter(kind="rights_funding").values_list("payer_id", "payee_id", "amount_fen")) \
+        == [(world.issuer.pk, world.shop.pk, 300)] * 3
     assert Voucher.objects.filter(right=right, state="used").count() == 3
     assert check_rights() == {}
 
@@ -146,6 +175,7 @@ def test_a_reverse_racing_its_own_write_off_is_coherent(attempt):
     # whichever came first, the voucher is usable again and the funder owes nothing
     assert Voucher.objects.get(pk=voucher.pk).state == "available"
     assert sum(RightsFunding.objects.values_list("amount_fen", flat=True)) == 0
+    assert sum(ClearingItem.objects.filter(kind="rights_funding").values_list("amount_fen", flat=True)) == 0
     assert QuotaCounter.objects.filter(right=right, scope="budget").values_list("used", flat=True).first() in (None, 0)
     if isinstance(original, Exception):
         assert original.code == "ORDER_REVERSED" and row.kind == "tombstone"

@@ -304,16 +304,18 @@ def test_partial_refunds_reduce_funding_proportionally_and_add_back_to_the_whole
     voucher = _voucher(world, right=right)
     _redeem(world, voucher, sale_fen=6000, discount_fen=1000)
     first = redemption.refund(merchant=world.shop, request_no="T1", original_request_no="U1", refund_fen=2000, now=NOW)
-    assert first["settlement_fen_returned"] == 333 and not first["voucher_returned"]  # ⌊1001 × 2000/6000⌋
+    # largest remainder of 1001 between refunded 2000 and kept 4000: 333.67 / 667.33 → 334 / 667
+    assert first["settlement_fen_returned"] == 334 and not first["voucher_returned"]
     assert _state(voucher) == "used"  # a partial refund leaves the voucher used
     assert redemption.refund(merchant=world.shop, request_no="T1", original_request_no="U1", refund_fen=2000,
                              now=NOW) == first
     second = redemption.refund(merchant=world.shop, request_no="T2", original_request_no="U1", refund_fen=1000, now=NOW)
-    assert second["settlement_fen_returned"] == 500 - 333  # cumulative ⌊1001 × 3000/6000⌋ = 500
+    # cumulative: 1001 between 3000 and 3000 is 500.5 / 500.5, the tie to the refunded part → 501
+    assert second["settlement_fen_returned"] == 501 - 334
     with pytest.raises(RefundExceedsOriginal):
         redemption.refund(merchant=world.shop, request_no="T3", original_request_no="U1", refund_fen=3001, now=NOW)
     last = redemption.refund(merchant=world.shop, request_no="T4", original_request_no="U1", refund_fen=3000, now=NOW)
-    assert last["settlement_fen_returned"] == 501 and last["voucher_returned"]
+    assert last["settlement_fen_returned"] == 500 and last["voucher_returned"]
     assert sum(amount for _, amount in _funding(right)) == 0
     assert _state(voucher) == "available"
 

@@ -126,16 +126,6 @@ def test_claims_of_a_draft_paused_or_tier_discount_right_are_refused(world):
         vouchers.claim(member=member, right=discount, request_no="X3")
 
 
-def test_points_claim_is_not_offered_yet(world):
-    from points.models import Program
-
-    program = Program.objects.create(issuer=world.issuer, code="P1", name="邮政积分", value_fen=1, value_points=100)
-    right = world.right(claim_mode=Right.ClaimMode.POINTS, claim_program=program, claim_points=500)
-    with pytest.raises(ParamError):
-        vouchers.claim(member=world.member(), right=right, request_no="P1")
-    assert Voucher.objects.filter(right=right).count() == 0
-
-
 def test_tier_grant_is_once_per_member_per_period(world):
     right = world.right(claim_mode=Right.ClaimMode.TIER_GRANT, grant_count=2, grant_period="month",
                         tiers=("platinum",))
