@@ -159,10 +159,22 @@ class Processes:
             return []
 
     def kill_web_worker(self, rng: random.Random) -> int | None:
+        """SIGKILL a worker, one serving a request when there is one (it holds an accepted
+        connection), so that the kill lands in the middle of a till call."""
+        import psutil
+
         pids = self.web_pids()
         if not pids:
             return None
-        pid = rng.choice(pids)
+        busy = []
+        for pid in pids:
+            try:
+                if any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == self.port
+                       for c in psutil.Process(pid).net_connections(kind="tcp")):
+                    busy.append(pid)
+            except psutil.Error:
+                continue
+        pid = rng.choice(busy or pids)
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -857,7 +869,24 @@ class FaultRun:
             time.sleep(self.rng.uniform(1.5, 3.0))
         self.end_phase("gunicorn worker SIGKILL", load, {"faults": f"{kills} gunicorn workers killed", "kills": kills})
 
+    def _check_runs(self) -> int:
+        with admin(self.pg.url("hub")) as conn:
+            return conn.execute("SELECT count(*) FROM hub_ledger_check_run").fetchone()[0]
+
+    def _jobs_run(self, count: int, timeout: float) -> int:
+        """Send ``count`` hub.check_ledger tasks (each records a run) and wait: how many ran."""
+        before = self._check_runs()
+        for _ in range(count):
+            self._send("hub.check_ledger")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._check_runs() < before + count:
+            time.sleep(0.5)
+        return self._check_runs() - before
+
     def phase_pg_restarts(self, seconds: float, restarts: int) -> None:
+        """Also: the Celery worker's pool has used its database connections just before, and a
+        job sent right after the restarts must run (not fail on a connection the restart broke)."""
+        warm = self._jobs_run(4, 60)
         load = self.start_load()
         done = 0
         gap = seconds / (restarts + 1)
@@ -867,9 +896,12 @@ class FaultRun:
             time.sleep(self.rng.uniform(1.0, 3.0))
             self.pg.start()
             done += 1
+        ran = self._jobs_run(4, 60)
+        self.log(f"  jobs sent to the Celery worker right after the restarts: {ran} of 4 ran (before: {warm} of 4)")
         time.sleep(gap)
         self.end_phase("PostgreSQL immediate stop and start", load,
-                       {"faults": f"{done} immediate stops and restarts", "restarts": done})
+                       {"faults": f"{done} immediate stops and restarts", "restarts": done,
+                        "jobs_after_restart": ran})
 
     @staticmethod
     def _waiting(conn, statement: str) -> bool:
