@@ -1056,7 +1056,8 @@ class FaultRun:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=0,
-                        help="run the load faults over and over for this long (default: one bounded round)")
+                        help="minutes of faults under load (after the set-up): the celery round, then the load faults "
+                             "over and over (default: one bounded round)")
     parser.add_argument("--seconds", type=float, default=20, help="length of each load-fault phase")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--web-workers", type=int, default=4)
@@ -1066,7 +1067,7 @@ def main() -> int:
     parser.add_argument("--sweep-members", type=int, default=12000, help="members with an expired lot")
     parser.add_argument("--grant-members", type=int, default=1200, help="members of the tier-granted tier")
     parser.add_argument("--job-timeout", type=float, default=180)
-    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: a free one)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")
@@ -1080,14 +1081,21 @@ def main() -> int:
         print(json.dumps(job_state(jobs), default=str))
         return 0
 
+    if not args.port:  # several checkouts may run the suite at once
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
     run = FaultRun(args)
     started = time.monotonic()
     try:
         run.setup()
+        loaded = time.monotonic()
         run.phase_web_kills(args.seconds)
         run.phase_pg_restarts(args.seconds, restarts=2)
         run.phase_celery()
-        end = started + args.minutes * 60
+        end = loaded + args.minutes * 60  # minutes of load, the set-up not counted
         while time.monotonic() < end:
             run.phase_web_kills(min(args.seconds * 3, max(10, end - time.monotonic())))
             if time.monotonic() < end:
