@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean-db
+.PHONY: run test test-faults lint bench install clean-db
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 ## The whole suite on PostgreSQL (embedded unless DATABASE_URL is set).
 test: $(STAMP)
 	$(PY) -m hub.devdb run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+## The fault suite alone (tests/faults: gunicorn, PostgreSQL and Celery killed under load; part of `make test`).
+test-faults: $(STAMP)
+	$(PY) -m hub.devdb run -- $(PY) -m pytest tests/faults -q -s -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

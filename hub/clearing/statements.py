@@ -393,8 +393,14 @@ def batches_missing_documents() -> list[int]:
 
 
 def _save(batch, kind, party_id, code, encoding, file, sha, size, rows, saved) -> ClearingDocument:
+    path = _path(batch, kind, code, encoding)
+    if default_storage.exists(path) and not ClearingDocument.objects.filter(file=path).exists():
+        # Left by a build that died before its rows committed (a killed worker cleans nothing up);
+        # this builder holds the batch's lock, so no other build is writing it: replace it, so the
+        # file keeps the name an uninterrupted build gives it.
+        default_storage.delete(path)
     try:
-        name = default_storage.save(_path(batch, kind, code, encoding), file)
+        name = default_storage.save(path, file)
     finally:
         file.close()
     saved.append(name)

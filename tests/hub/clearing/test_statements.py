@@ -142,3 +142,22 @@ def test_gbk_refuses_what_it_cannot_show(day, media):
     assert len(docs) == 4 and all("GBK 无法表示" in d.error and not d.file for d in docs)  # all name 绿野菜场
     assert not statements.verify_document(document=docs[0])
     assert len(statements.build_documents(batch=batch, encodings=["utf-8"])) == 4
+
+
+def test_a_build_killed_midway_leaves_no_file_behind_and_changes_no_name(day, batch, media):
+    """A worker SIGKILLed while building (tests/faults does it for real) has stored some files but
+    committed no rows: nothing cleaned up after it. The next build must write the files under the
+    names an uninterrupted build gives them, not beside the leftovers as ``…_AbC123x.csv``, and
+    leave no file without its document."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    leftover = statements._path(batch, ClearingDocument.Kind.INSTRUCTIONS, "ALL", "utf-8")
+    assert default_storage.save(leftover, ContentFile(b"half a file")) == leftover
+    docs = statements.build_documents(batch=batch, encodings=["utf-8"])
+    instructions = next(d for d in docs if d.kind == ClearingDocument.Kind.INSTRUCTIONS)
+    assert instructions.file.name == leftover
+    assert statements.verify_document(document=instructions)
+    folder = leftover.rsplit("/", 1)[0]
+    stored = {f"{folder}/{name}" for name in default_storage.listdir(folder)[1]}
+    assert stored == {d.file.name for d in docs}
