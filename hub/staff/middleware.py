@@ -18,6 +18,10 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 SITE_PREFIXES = ("/admin/", "/ops/", "/api/docs/", "/api/schema/")
+# The smart cloud POS: a cashier's second factor is the enrolled device (its own credential,
+# checked by the gateway on every call, hub.vendors.cloudpos), so there the password session
+# counts; it opens nothing outside /pos/ (every other path still treats it as nobody).
+DEVICE_BOUND_PREFIXES = ("/pos/",)
 SECOND_FACTOR_PREFIX = "/staff/2fa/"  # hub.urls mounts hub.staff.urls here
 LOGOUT = "/admin/logout/"  # signing out needs no second factor (the CSRF check has run: POST only)
 
@@ -30,9 +34,9 @@ class SecondFactorMiddleware:
         if settings.SESSION_COOKIE_NAME not in request.COOKIES:  # tills and the API: no session at all
             return self.get_response(request)
         user = request.user
-        if not user.is_authenticated or user.is_verified():
-            return self.get_response(request)
         path = request.path
+        if not user.is_authenticated or user.is_verified() or path.startswith(DEVICE_BOUND_PREFIXES):
+            return self.get_response(request)
         request.pending_user = user  # for the second-factor pages only
         request.user = AnonymousUser()
         if path.startswith(SITE_PREFIXES) and not path.startswith(SECOND_FACTOR_PREFIX) and path != LOGOUT:

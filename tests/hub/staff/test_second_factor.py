@@ -178,3 +178,23 @@ def test_reset_second_factor_command_makes_the_user_enrol_again():
     client = Client()
     password_login(client)
     assert client.get("/admin/", follow=True).redirect_chain[-1][0].startswith(reverse("staff:setup"))
+
+
+def test_a_password_session_made_at_the_cloud_pos_opens_nothing_outside_it():
+    """/pos/ takes the cashier's password session (the enrolled device is that till's second
+    factor); the same session is nobody on the admin and the ops site."""
+    from hub.models import Merchant, Store
+    from hub.vendors.cloudpos.services import add_cashier
+
+    merchant = Merchant.objects.create(code="POSM", name="云POS测试商户")
+    store = Store.objects.create(merchant=merchant, code="S1", name="一号店")
+    cashier = add_cashier(merchant=merchant, username="cashier_and_staff", password=PASSWORD, stores=[store])
+    # later made staff by an administrator: the till's password session must still open no ops page
+    get_user_model().objects.filter(pk=cashier.user_id).update(is_staff=True, is_superuser=True)
+    client = Client()
+    answer = client.post("/pos/login/", {"username": "cashier_and_staff", "password": PASSWORD})
+    assert answer.status_code in (200, 302)
+    assert "_auth_user_id" in client.session
+    for path in ("/admin/", "/admin/points/agreement/", "/ops/"):
+        page = client.get(path)
+        assert page.status_code == 302 and page["Location"].startswith(reverse("staff:verify")), path
