@@ -158,4 +158,8 @@ def seed() -> dict[str, int]:
         created[kind] += rights.pop(kind)
     created.update(rights)
     created.update(seed_points(Merchant.objects.get(code=ISSUER_CODE)))
+    from members.miniprogram.demo import seed_miniprogram
+
+    for kind, count in seed_miniprogram().items():  # a second program and conversion rates
+        created[kind] = created.get(kind, 0) + count
     return created

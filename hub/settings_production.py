@@ -29,8 +29,11 @@ from hub.settings import (
     FANGXIANG_HUB_PRIVATE_KEY,
     FIELD_ENCRYPTION_KEYS,
     FINGERPRINT_KEY,
+    HUB_MINIPROGRAM_CLIENTS,
     HUB_TILL_ADAPTERS,
     SECRET_KEY,
+    WECHAT_APP_ID,
+    WECHAT_APP_SECRET,
     env_bool,
 )
 
@@ -75,6 +78,12 @@ else:
         import redis  # noqa: F401
     except ImportError:
         _problems.append("CACHE_URL names Redis but the redis package is missing (pip install 'clearing-hub[redis]')")
+if any(path.endswith(".FakeWeChat") for path in HUB_MINIPROGRAM_CLIENTS.values()):
+    _problems.append("HUB_MINIPROGRAM_CLIENTS uses the fake WeChat of the sandbox (set MINIPROGRAM_WECHAT_CLIENT="
+                     "members.miniprogram.clients.WeChatClient)")
+if any(path.endswith(".WeChatClient") for path in HUB_MINIPROGRAM_CLIENTS.values()) and not (
+        WECHAT_APP_ID and WECHAT_APP_SECRET):
+    _problems.append("WECHAT_APP_ID and WECHAT_APP_SECRET must be set for the mini-program's WeChat client")
 if _problems:
     raise ImproperlyConfigured("refusing to start: " + "; ".join(_problems))
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hub.gateway import registry
@@ -17,6 +17,8 @@ urlpatterns = [
     # can forbid them.
     path("api/docs/", staff_only_docs(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
     *registry.urlpatterns(),
+    # The member mini-program (members.miniprogram): its own envelope, schema and docs.
+    path("api/mp/v1/", include("members.miniprogram.urls")),
     # Static files (admin, Swagger UI) from the app while DEBUG is on, so `make run` needs no
     # web server in front of gunicorn; empty otherwise.
     *staticfiles_urlpatterns(),
