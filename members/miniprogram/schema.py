@@ -134,7 +134,7 @@ def doc(op: str, kind: str, *, summary: str, description: str = "", request: str
     return extend_schema(
         operation_id=f"mp_{op}", summary=summary, description=description,
         tags=[tag], auth=[] if public else [{"MpBearer": []}],
-        request=REQUESTS[request] if request else None, responses=responses(kind, example),
+        request={"application/json": REQUESTS[request]} if request else None, responses=responses(kind, example),
         parameters=list(parameters), examples=examples)
 
 
@@ -179,6 +179,5 @@ SETTINGS = {
         "type": "http", "scheme": "bearer", "description": "The hub's session token from auth/wechat/login."}}},
     "PREPROCESSING_HOOKS": [],
     "POSTPROCESSING_HOOKS": [],
-    "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": False,
 }
