@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from hub.demo import seed
+from hub.gateway import service
 from points.common import clear_caches
 
 PREFIX = "/api/mp/v1/"
@@ -102,9 +103,11 @@ class Api:
 
 
 @pytest.fixture
-def sandbox(db):
+def sandbox(db, settings):
+    settings.DEBUG = True  # the sandbox's till credentials are refused otherwise
     cache.clear()
     clear_caches()
+    service.clear_caches()
     seed()
     yield
     clear_caches()
@@ -125,9 +128,11 @@ def api(sandbox):
 
 
 @pytest.fixture
-def live_sandbox(transactional_db):
+def live_sandbox(transactional_db, settings):
+    settings.DEBUG = True
     cache.clear()
     clear_caches()
+    service.clear_caches()
     seed()
     yield
     clear_caches()
