@@ -67,7 +67,9 @@ class Api:
             raw, status, hdrs = response.content.decode(), response.status_code, dict(response.headers)
         else:
             response = self.transport.request(method, self.base + url, data=data, params=params, timeout=30,
-                                              headers={**headers, "Content-Type": "application/json"})
+                                              headers={**headers, "Content-Type": "application/json",
+                                                       # no kept-alive connection holds a server thread
+                                                       "Connection": "close"})
             raw, status, hdrs = response.text, response.status_code, dict(response.headers)
         try:
             body = json.loads(raw)
@@ -128,7 +130,9 @@ def api(sandbox):
 
 
 @pytest.fixture
-def live_sandbox(transactional_db, settings):
+def live_sandbox(django_db_serialized_rollback, transactional_db, settings):
+    """Committed data a live server can see; the rows of data migrations (tiers) are restored after
+    the flush, so the tests after these still find them."""
     settings.DEBUG = True
     cache.clear()
     clear_caches()
@@ -138,16 +142,28 @@ def live_sandbox(transactional_db, settings):
     clear_caches()
 
 
+class OneShot:
+    """Real HTTP with a fresh connection per request (a pooled keep-alive connection may be one
+    the test server just closed)."""
+
+    request = staticmethod(requests.request)
+
+    def close(self):
+        pass
+
+
 @pytest.fixture
 def live_api(live_sandbox, live_server):
     """A factory of mini-program users over real HTTP against the live server."""
     made = []
 
     def make() -> Api:
-        user = Api(requests.Session(), base=live_server.url)
+        user = Api(OneShot(), base=live_server.url)
         made.append(user)
         return user
 
     make.made = made
     make.url = live_server.url
-    return make
+    yield make
+    for user in made:  # no kept-alive connection may hold a server thread (and its database session)
+        user.transport.close()

@@ -23,14 +23,15 @@ class Till:
         self.box = self.adapter.sandbox
         self.keys = self.box.keys()
         self.base_url = base_url
-        self.client = requests.Session() if base_url else Client()
+        self.client = requests if base_url else Client()
 
     def send(self, op: str, **fields):
         command = TillCommand(op=op, store_code=self.box.store, terminal_code=self.box.till, operator="1001", **fields)
         spec = self.adapter.build_request(command, keys=self.keys, nonce=secrets.token_hex(8), timestamp=timezone.now())
         if self.base_url:
-            response = self.client.request(spec.method, self.base_url + spec.path, data=spec.body,
-                                           headers={"Content-Type": spec.content_type, **spec.headers}, timeout=30)
+            response = requests.request(spec.method, self.base_url + spec.path, data=spec.body, timeout=30,
+                                           headers={"Content-Type": spec.content_type, "Connection": "close",
+                                                    **spec.headers})
             status, headers, content = response.status_code, dict(response.headers), response.content
         else:
             headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in spec.headers.items()}
