@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -425,6 +426,7 @@ class Close(MpView):
                                      content={}))
 
 
+@csrf_exempt  # a bearer-token API: no cookies, so no CSRF; a POST to a wrong path still gets the envelope
 def not_found(request, *args, **kwargs):
     """Anything else under /api/mp/v1/: the envelope, never Django's HTML page."""
     return JsonResponse({"code": "NOT_FOUND", "message": CODES["NOT_FOUND"][1], "data": {}}, status=404,
