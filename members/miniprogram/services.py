@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ from rights.models import Right
 logger = logging.getLogger("members.miniprogram")
 
 QUOTE_TTL = timedelta(minutes=5)
+QUOTE_RE = re.compile(r"^Q[0-9a-f]{24}$")
 # Refusals that are not a first answer: a retry with the same number may succeed.
 NOT_KEPT = frozenset({"PARAM_ERROR", "RATE_LIMITED", "SYSTEM_ERROR", "UPSTREAM_BUSY", "NO_AUTH", "TOKEN_EXPIRED"})
 
@@ -194,7 +196,7 @@ def convert(*, member: Member, quote_id: str, request_no: str, now: datetime | N
     """Convert as quoted, through ``points.till.convert`` (the one home of conversions): the
     operation is the source issuer's, under a ledger number derived from the member's own."""
     now = now or timezone.now()
-    quote = _quotes().get(f"mp-quote:{quote_id}") if isinstance(quote_id, str) and len(quote_id) < 64 else None
+    quote = _quotes().get(f"mp-quote:{quote_id}") if isinstance(quote_id, str) and QUOTE_RE.match(quote_id) else None
     if not quote or quote["member"] != member.pk:
         raise QuoteExpired()
     source, target = Program.objects.get(pk=quote["from"]), Program.objects.get(pk=quote["to"])

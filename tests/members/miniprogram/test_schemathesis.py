@@ -5,6 +5,7 @@ never get a 5xx and every answer matches the schema (status, content type, body)
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, Phase, settings
@@ -14,8 +15,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
-import pytest
 
 from tests.members.miniprogram.conftest import Api
 
