@@ -154,7 +154,7 @@ def seed() -> dict[str, int]:
     # as holders; their scenic-spot merchant (counted with the network's) gets its points
     # agreement in the next step like every merchant.
     rights = seed_rights()
-    for kind in ("merchants", "stores", "terminals"):
+    for kind in ("merchants", "stores", "terminals", "credentials"):  # the scenic spot's gate credential too
         created[kind] += rights.pop(kind)
     created.update(rights)
     created.update(seed_points(Merchant.objects.get(code=ISSUER_CODE)))

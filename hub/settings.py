@@ -29,6 +29,9 @@ DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDE="  # Fernet key, dev only
 DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key"
 DEV_FINGERPRINT_KEY = "dev-only-request-fingerprint-key"
+# Ed25519 seed of the sandbox's offline gate-ticket key "sbx1": base64url(SHA-256(b"clearing-hub sandbox
+# gate ticket key sbx1")), derived from a public string, so for the sandbox only (rights.tickets).
+DEV_GATE_TICKET_KEY = "sbx1:V84KmucnPTR56b6MyI4DvJzvE5vlkxQ2OdEo2c19bxk"
 
 SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
@@ -50,6 +53,10 @@ STORE_AND_FORWARD_DAYS = int(os.environ.get("STORE_AND_FORWARD_DAYS", "7"))
 # Or a ring of them, comma-separated, newest first (replaces BLIND_INDEX_KEY when set): values
 # are indexed under the newest and looked up under all, so the key can change without a gap.
 BLIND_INDEX_KEYS = env_list("BLIND_INDEX_KEYS", "")
+# Keys that sign offline gate tickets (rights.tickets): comma-separated "kid:base64url(32-byte Ed25519
+# seed)", newest first. The newest signs; the public keys of all are published to gates
+# (GET /api/v1/gate/keys), so a key can be replaced without refusing tickets already shown.
+GATE_TICKET_KEYS = env_list("GATE_TICKET_KEYS", DEV_GATE_TICKET_KEY)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -11,6 +11,7 @@ TLS-terminating proxy set SECURE_PROXY_SSL_HEADER to the header it sets (e.g.
 ``HTTP_X_FORWARDED_PROTO``); without it the header is not trusted, since anyone could send it.
 """
 
+import base64
 import binascii
 import os
 
@@ -25,10 +26,12 @@ from hub.settings import (
     DEV_BLIND_INDEX_KEY,
     DEV_FIELD_ENCRYPTION_KEY,
     DEV_FINGERPRINT_KEY,
+    DEV_GATE_TICKET_KEY,
     DEV_SECRET_KEY,
     FANGXIANG_HUB_PRIVATE_KEY,
     FIELD_ENCRYPTION_KEYS,
     FINGERPRINT_KEY,
+    GATE_TICKET_KEYS,
     HUB_MINIPROGRAM_CLIENTS,
     HUB_TILL_ADAPTERS,
     SECRET_KEY,
@@ -64,6 +67,20 @@ if any(key == DEV_BLIND_INDEX_KEY or len(key) < 32 for key in _index_ring):
     _problems.append(f"{_index_name} is (or contains) the development default or a key shorter than 32 characters")
 if FINGERPRINT_KEY == DEV_FINGERPRINT_KEY or len(FINGERPRINT_KEY) < 32:
     _problems.append("FINGERPRINT_KEY is the development default or shorter than 32 characters")
+
+
+def _not_ticket_key(item: str) -> bool:
+    kid, _, seed = item.partition(":")
+    try:
+        return not kid or len(base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))) != 32
+    except (ValueError, binascii.Error):
+        return True
+
+
+if not GATE_TICKET_KEYS or DEV_GATE_TICKET_KEY.split(":")[1] in {k.partition(":")[2] for k in GATE_TICKET_KEYS}:
+    _problems.append("GATE_TICKET_KEYS is empty or contains the sandbox key (offline gate tickets)")
+elif any(_not_ticket_key(item) for item in GATE_TICKET_KEYS):
+    _problems.append("GATE_TICKET_KEYS contains a value that is not kid:base64url(32-byte Ed25519 seed)")
 if DEBUG:
     _problems.append("DEBUG must be off in production")
 if "fangxiang" in HUB_TILL_ADAPTERS and not FANGXIANG_HUB_PRIVATE_KEY:

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from hub.gateway import registry
 from hub.security import staff_only_docs
+from hub.vendors.native import gates as gate_api
 
 admin.site.site_header = "邮政智慧场景积分清算中心"
 admin.site.site_title = "积分清算中心"
@@ -19,6 +20,7 @@ urlpatterns = [
     *registry.urlpatterns(),
     # The member mini-program (members.miniprogram): its own envelope, schema and docs.
     path("api/mp/v1/", include("members.miniprogram.urls")),
+    path(gate_api.GateAdapter.mount, include(gate_api.urlpatterns())),  # scenic-spot gates (rights.gates)
     # Static files (admin, Swagger UI) from the app while DEBUG is on, so `make run` needs no
     # web server in front of gunicorn; empty otherwise.
     *staticfiles_urlpatterns(),

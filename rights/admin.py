@@ -458,3 +458,6 @@ class ClaimRequestAdmin(MemberLookupMixin, _ReadOnly):
     list_filter = (MemberMobileFilter, "status", "right")
     list_select_related = ("right", "member")
     search_fields = ("request_no",)
+
+
+from rights import admin_gates  # noqa: E402,F401 - gates, their checks and exceptions (rights/admin_gates.py)

@@ -10,6 +10,11 @@ points are seeded (hub.demo.seed). Idempotent: creates what is missing, leaves t
 - ``SBX_ONLINE`` 线上 5 元券: an online coupon used through the native API's sandbox merchant.
 
 Demo members 13800000001-13800000005 each hold one 满 50 减 10 voucher and one ticket.
+
+The demo scenic spot ``DEMO_SCENIC`` has gate ``G01`` (terminal ``GATE1``/``G01``) and its own native
+sandbox credential (app key ``gate_test_app``, secret ``gate-test-secret-0001``) for the gate API
+(``/api/v1/gate/``, docs/rights.md "Gate protocol"); like every sandbox credential it works only
+while DEBUG is on.
 """
 
 from __future__ import annotations
@@ -19,17 +24,21 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from hub.credentials import issue_credential
 from hub.errors import ParamError
-from hub.models import Merchant, Store, Terminal
+from hub.models import Credential, Merchant, Store, Terminal, Vendor
 from members.models import Member, Tier
 from members.selectors import find_member
 from rights import catalogue, vouchers
-from rights.models import Right
+from rights.models import Gate, Right
 
 SANDBOX_MERCHANTS = ("SBX_ZBW", "SBX_KM", "M0001", "SBX_FX", "SBX_HUB")
 ISSUER_CODE = "CPJX"
 SCENIC_CODE = "DEMO_SCENIC"
 CHECKER_USERNAME = "sandbox_rights_checker"
+GATE_CODE = "G01"
+GATE_APP_KEY = "gate_test_app"
+GATE_SECRET = "gate-test-secret-0001"
 
 RIGHTS = [
     {"code": "SBX_R95", "name": "会员九五折（金卡及以上）", "kind": Right.Kind.TIER_DISCOUNT, "rate_bp": 9500,
@@ -64,15 +73,21 @@ def _scenic_spot(created: dict) -> Merchant:
     created["merchants"] += int(was)
     store, was = Store.objects.get_or_create(merchant=merchant, code="GATE1", defaults={"name": "梅岭东门"})
     created["stores"] += int(was)
-    _, was = Terminal.objects.get_or_create(store=store, code="G01", defaults={"kind": Terminal.Kind.POS})
+    terminal, was = Terminal.objects.get_or_create(store=store, code="G01", defaults={"kind": Terminal.Kind.POS})
     created["terminals"] += int(was)
+    Gate.objects.get_or_create(merchant=merchant, code=GATE_CODE, defaults={"name": "梅岭东门 1 号闸机",
+                                                                           "terminal": terminal})
+    vendor = Vendor.objects.filter(code="native").first()
+    if vendor is not None and not Credential.objects.filter(app_key=GATE_APP_KEY).exists():
+        issue_credential(merchant=merchant, vendor=vendor, app_key=GATE_APP_KEY, secret=GATE_SECRET, is_sandbox=True)
+        created["credentials"] += 1
     return merchant
 
 
 @transaction.atomic
 def seed_rights() -> dict[str, int]:
-    """Returns how many rights, vouchers, merchants, stores and terminals this run created."""
-    created = {"rights": 0, "vouchers": 0, "merchants": 0, "stores": 0, "terminals": 0}
+    """Returns how many rights, vouchers, merchants, stores, terminals and credentials this run created."""
+    created = {"rights": 0, "vouchers": 0, "merchants": 0, "stores": 0, "terminals": 0, "credentials": 0}
     issuer = Merchant.objects.filter(code=ISSUER_CODE).first()
     if issuer is None:
         return created  # the network step did not run

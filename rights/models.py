@@ -455,3 +455,160 @@ class RightsFunding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.funder_id}→{self.provider_id} {self.amount_fen}"
+
+
+# ---- scenic-spot gates (rights.gates, rights.tickets) and online platforms (rights.platforms) ----
+
+class Gate(models.Model):
+    """A scenic spot's gate (闸机): the spot is a merchant with its own native credential; a gate
+    names itself by ``code`` (the ``gate_id`` of the gate API) and writes off at its terminal, whose
+    store is the entrance (a right limited to some stores is limited to their gates)."""
+
+    merchant = models.ForeignKey("hub.Merchant", verbose_name="景区商户", on_delete=models.PROTECT, related_name="gates")
+    code = models.CharField("闸机编号", max_length=32)
+    name = models.CharField("名称", max_length=64)
+    terminal = models.OneToOneField("hub.Terminal", verbose_name="终端", on_delete=models.PROTECT, related_name="gate")
+    active = models.BooleanField("启用", default=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "景区闸机"
+        verbose_name_plural = "景区闸机"
+        ordering = ["merchant_id", "code"]
+        constraints = [models.UniqueConstraint(fields=["merchant", "code"], name="gate_code_unique_per_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.code}）"
+
+
+class GateCheck(models.Model):
+    """One gate request: an online verify or one uploaded offline scan, unique per spot × request
+    number (for a scan, its scan number), with the answer given, so a retry answers the same."""
+
+    class Mode(models.TextChoices):
+        ONLINE = "online", "在线核验"
+        OFFLINE = "offline", "离线上传"
+
+    class Outcome(models.TextChoices):
+        ADMITTED = "admitted", "准入/已核销"
+        REFUSED = "refused", "拒绝"
+        EXCEPTION = "exception", "异常（待运营处理）"
+
+    merchant = models.ForeignKey("hub.Merchant", verbose_name="景区商户", on_delete=models.PROTECT, related_name="+")
+    gate = models.ForeignKey(Gate, verbose_name="闸机", on_delete=models.PROTECT, related_name="checks")
+    request_no = models.CharField("请求单号/扫码流水号", max_length=64)
+    mode = models.CharField("方式", max_length=8, choices=Mode.choices)
+    fingerprint = models.CharField("内容摘要", max_length=64)
+    voucher = models.ForeignKey(Voucher, verbose_name="权益凭证", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="gate_checks")
+    people = models.PositiveSmallIntegerField("人数", default=1)
+    scanned_at = models.DateTimeField("扫码时间", help_text="离线扫码为闸机记录的时间")
+    received_at = models.DateTimeField("接收时间")
+    outcome = models.CharField("结果", max_length=16, choices=Outcome.choices)
+    code = models.CharField("结果码", max_length=32)
+    reason = models.CharField("原因", max_length=32, blank=True, default="")
+    answer = models.JSONField("应答")
+    redemption = models.ForeignKey(Redemption, verbose_name="核销记录", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = "闸机核验记录"
+        verbose_name_plural = "闸机核验记录"
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["merchant", "request_no"], name="gate_check_unique_per_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.request_no}（{self.get_outcome_display()}）"
+
+
+class GateException(models.Model):
+    """An offline scan that could not land as a write-off (the voucher used already — at another
+    gate, online or at a till — revoked, expired at scan time, a bad ticket): kept for operations
+    to resolve, never lost."""
+
+    class Kind(models.TextChoices):
+        DOUBLE_USE = "double_use", "重复入园"
+        REVOKED = "revoked", "已撤销凭证入园"
+        INVALID = "invalid", "无效票据"
+        REFUSED = "refused", "核销被拒"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "待处理"
+        RESOLVED = "resolved", "已处理"
+
+    class Resolution(models.TextChoices):
+        WAIVED = "waived", "确认放行，不结算"
+        RECOVERED = "recovered", "已线下追偿"
+        DEVICE_ERROR = "device_error", "设备误报，无实际入园"
+
+    scan = models.OneToOneField(GateCheck, verbose_name="扫码记录", on_delete=models.PROTECT, related_name="exception")
+    kind = models.CharField("类型", max_length=16, choices=Kind.choices)
+    voucher = models.ForeignKey(Voucher, verbose_name="权益凭证", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="+")
+    first_use = models.ForeignKey(Redemption, verbose_name="先前核销", on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    detail = models.CharField("说明", max_length=200, blank=True, default="")
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField("处理结果", max_length=16, choices=Resolution.choices, blank=True, default="")
+    note = models.CharField("处理说明", max_length=200, blank=True, default="")
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="处理人", on_delete=models.PROTECT,
+                                    null=True, blank=True, related_name="+")
+    resolved_at = models.DateTimeField("处理时间", null=True, blank=True)
+    created_at = models.DateTimeField("时间")
+
+    class Meta:
+        verbose_name = "闸机核销异常"
+        verbose_name_plural = "闸机核销异常"
+        ordering = ["status", "-id"]
+        permissions = [("resolve_gateexception", "可处理闸机核销异常")]
+        constraints = [models.CheckConstraint(
+            condition=Q(status="open", resolved_at__isnull=True, resolution="")
+            | Q(status="resolved", resolved_at__isnull=False) & ~Q(resolution="") & ~Q(note=""),
+            name="gate_exception_resolution_complete")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class VoucherHold(models.Model):
+    """A refund of the voucher in progress (e.g. a ticket bought for points being refunded): gates
+    refuse the voucher and list it in their revocations until the hold ends."""
+
+    voucher = models.ForeignKey(Voucher, verbose_name="权益凭证", on_delete=models.PROTECT, related_name="holds")
+    reason = models.CharField("原因", max_length=200)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="操作人", on_delete=models.PROTECT,
+                              null=True, blank=True, related_name="+")
+    started_at = models.DateTimeField("开始时间")
+    ended_at = models.DateTimeField("结束时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "凭证退款冻结"
+        verbose_name_plural = "凭证退款冻结"
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["voucher"], condition=Q(ended_at__isnull=True),
+                                               name="voucher_one_open_hold")]
+        indexes = [models.Index(fields=["started_at"], name="voucher_hold_started")]
+
+    def __str__(self) -> str:
+        return f"{self.voucher_id} {self.reason}"
+
+
+class PlatformOrder(models.Model):
+    """The order an online platform (or any native caller) named when it reported a use through
+    ``vouchers/redeem``: the platform's order number and amount beside the write-off."""
+
+    merchant = models.ForeignKey("hub.Merchant", verbose_name="商户", on_delete=models.PROTECT, related_name="+")
+    request_no = models.CharField("请求单号", max_length=64)
+    order_no = models.CharField("平台订单号", max_length=64, blank=True, default="")
+    amount_fen = models.BigIntegerField("订单金额（分）", default=0)
+    redemption = models.OneToOneField(Redemption, verbose_name="核销记录", on_delete=models.PROTECT, related_name="order")
+    created_at = models.DateTimeField("时间")
+
+    class Meta:
+        verbose_name = "线上平台订单"
+        verbose_name_plural = "线上平台订单"
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["merchant", "request_no"], name="platform_order_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.order_no or self.request_no}"

@@ -59,10 +59,13 @@ def _fen(value, name: str, *, allow_none: bool = False) -> int | None:
 def check_discount(right: Right, *, sale_fen: int, discount_fen: int) -> None:
     """The discount a till applied must not exceed what the right allows: a fixed amount for
     满减, at most ⌈gross × (1 − rate)⌉ (capped) for a rate, where gross = sale + discount."""
-    if right.kind == Right.Kind.AMOUNT_OFF:
+    fixed = right.kind == Right.Kind.AMOUNT_OFF or (right.kind == Right.Kind.ONLINE_COUPON and right.off_fen)
+    rated = right.kind in (Right.Kind.PERCENT_OFF, Right.Kind.TIER_DISCOUNT) or (
+        right.kind == Right.Kind.ONLINE_COUPON and right.rate_bp)  # an online coupon carries either value
+    if fixed:
         if discount_fen > right.off_fen:
             raise RightNotApplicable(f"优惠金额超过该权益允许的 {right.off_fen} 分")
-    elif right.kind in (Right.Kind.PERCENT_OFF, Right.Kind.TIER_DISCOUNT):
+    elif rated:
         gross = sale_fen + discount_fen
         most = -((-gross * (10000 - right.rate_bp)) // 10000)  # exact integer ceiling
         if right.cap_fen is not None:

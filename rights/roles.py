@@ -10,6 +10,7 @@ RIGHTS_ROLES: dict[str, tuple[str, ...]] = {
     MAKER: (
         "rights.view_*", "rights.add_right", "rights.change_right", "rights.submit_right", "rights.operate_right",
         "rights.change_quota", "rights.deactivate_voucher",
+        "rights.add_gate", "rights.change_gate", "rights.resolve_gateexception",  # scenic-spot gates
         "hub.view_merchant", "hub.view_store", "members.view_tier", "members.view_member",
     ),
     # approves or rejects what a maker submitted (never their own: the service and a CHECK refuse it)

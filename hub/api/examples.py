@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample
 
+from hub.api.vouchers import EXAMPLE_DATA, EXAMPLE_REQUESTS
+
 SITE = {"store_code": "S001", "terminal_code": "P03", "operator": "1001"}
 VECTOR_EARN = {**SITE, "request_no": "HUB20261125000123", "member": "M8KZ3Q7T", "amount_fen": 12850,
                "business_time": "2026-11-25T15:30:01+08:00"}
@@ -60,6 +62,9 @@ DATA = {
         {"request_no": "OFF20261125000002", "code": "MEMBER_NOT_FOUND", "message": "会员不存在", "data": {}},
     ]},
 }
+
+REQUESTS.update(EXAMPLE_REQUESTS)  # the voucher endpoints (hub.api.vouchers)
+DATA.update(EXAMPLE_DATA)
 
 REFUSALS = [
     ("参数错误", "PARAM_ERROR", "参数类型错误：amount_fen（应为整数）", "400"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from hub.api import vouchers as voucher_docs
 from hub.errors import CODES
 from hub.vendors.native.batch import ITEM_OPS, MAX_ITEMS
 from hub.vendors.native.fields import MAX_AMOUNT_FEN, MAX_POINTS
@@ -215,6 +216,8 @@ DATA = {"identify": IdentifyData, "earn": EarnData, "redeem": RedeemData, "freez
 REQUEST = {"identify": IdentifyRequest, "earn": EarnRequest, "redeem": SpendRequest, "freeze": SpendRequest,
            "confirm": OptionalSiteRequest, "unfreeze": OptionalSiteRequest, "refund": RefundRequest,
            "reverse": OptionalSiteRequest, "query": None, "day_end": DayEndRequest, "batch": BatchRequest}
+DATA.update(voucher_docs.DATA)  # the voucher endpoints (hub.api.vouchers)
+REQUEST.update(voucher_docs.REQUEST)
 
 
 def _envelope(op: str) -> type[serializers.Serializer]:

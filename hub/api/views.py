@@ -19,6 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from hub.api import examples, serializers
+from hub.api.vouchers import SUMMARIES as VOUCHER_SUMMARIES
 from hub.errors import CODES
 from hub.vendors.native.batch import MAX_ITEMS
 from hub.vendors.native.endpoints import ENDPOINTS, PATH_OPS
@@ -55,6 +56,7 @@ SUMMARIES = {
               "`code` and does not stop the others. The batch itself is refused only for what concerns it as "
               "a whole: signature, store, a bad top-level field, no items or more than the limit."),
 }
+SUMMARIES.update(VOUCHER_SUMMARIES)  # the voucher endpoints (hub.api.vouchers)
 
 SIGNATURE_HEADERS = [
     OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, response=True, description=text)

@@ -29,6 +29,12 @@ OPS = (
 # hub.gateway.batch.BatchItem), answered item by item (hub.gateway.batch.run_batch).
 BATCH_OP = "batch"
 
+# Operations of the native API only, answered through the same gateway: vouchers written off
+# without a points sale (rights.platforms) and scenic-spot gates (rights.gates). Their fields
+# other than the site and request numbers ride in ``extra``; no vendor dialect serves them.
+NATIVE_OPS = ("voucher_query", "voucher_redeem", "voucher_reverse", "voucher_return",
+              "gate_verify", "gate_keys", "gate_revocations", "gate_scans")
+
 
 @dataclass(frozen=True)
 class DayEndTotals:
@@ -72,7 +78,7 @@ class TillCommand:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        if self.op not in OPS and self.op != BATCH_OP:
+        if self.op not in OPS and self.op != BATCH_OP and self.op not in NATIVE_OPS:
             raise ValueError(f"unknown till operation {self.op!r}")
 
     def replace(self, **changes) -> TillCommand:
@@ -105,4 +111,17 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
     # status: SUCCESS, FROZEN, UNFROZEN, REVERSED, REFUNDED, PART_REFUNDED
     "query": ("request_no", "type", "status", "points", "amount_fen", "refunds"),
     "day_end": ("matched", "differences"),  # differences: [{"request_no", "field", "till", "hub"}]
+    # NATIVE_OPS (rights.platforms, rights.gates; absent optional fields are left out by the adapter)
+    "voucher_query": ("voucher_ref", "right_code", "right_name", "kind", "state", "usable", "valid_from",
+                      "expires_at", "valid_until", "discount_bp", "discount_fen", "threshold_fen", "cap_fen",
+                      "people", "used_at"),
+    "voucher_redeem": ("request_no", "status", "voucher_ref", "right_code", "right_name", "discount_fen",
+                       "order_no", "people"),
+    "voucher_reverse": ("request_no", "status", "action"),
+    "voucher_return": ("request_no", "original_request_no", "status", "amount_fen", "voucher_returned"),
+    "gate_verify": ("request_no", "status", "gate_id", "right_code", "right_name", "people", "valid_day",
+                    "valid_until"),
+    "gate_keys": ("keys",),
+    "gate_revocations": ("until", "items"),
+    "gate_scans": ("gate_id", "items"),
 }

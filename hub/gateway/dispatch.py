@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from hub.clearing.reconciliation import record_day_end
 from hub.errors import ParamError
-from hub.gateway import batch
+from hub.gateway import batch, dispatch_rights
 from hub.gateway.canonical import BATCH_OP, TillCommand
 from members.credentials import MemberName
 from points import till
@@ -72,6 +72,7 @@ OPERATIONS: dict[str, Callable[[Place, TillCommand], dict]] = {
     "reverse": lambda place, c: till.reverse(place=place, request_no=_target(c)),
     "query": lambda place, c: till.query(place=place, request_no=_target(c)),
     "day_end": _day_end,
+    **dispatch_rights.OPERATIONS,  # the native API's voucher and gate operations
 }
 
 

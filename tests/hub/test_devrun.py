@@ -45,8 +45,9 @@ def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     # One sandbox merchant (with store, till and credential) per registered dialect: the five of
     # the hub and the test suite's toy dialect. Vendor rows exist since migrate. The demo members
     # consent to every sandbox merchant (5 × 6) besides their three links; the rights step adds
-    # the demo scenic spot (merchant, gate store, gate) and gives each member two vouchers.
-    assert first == {"vendors": 0, "merchants": 10, "stores": 14, "terminals": 21, "credentials": 6,
+    # the demo scenic spot (merchant, gate store, gate, its native gate credential) and gives each
+    # member two vouchers.
+    assert first == {"vendors": 0, "merchants": 10, "stores": 14, "terminals": 21, "credentials": 7,
                      "members": 5, "member_links": 3, "consents": 33, "programs": 1, "agreements": 9, "grants": 5,
                      "rights": 4, "vouchers": 10}
     before = snapshot()
@@ -56,13 +57,13 @@ def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     assert {kind: n for kind, n in second.items() if n} == {}
     assert snapshot() == before
     assert [Vendor.objects.count(), Merchant.objects.count(), Store.objects.count(),
-            Terminal.objects.count(), Credential.objects.count()] == [6, 10, 14, 21, 6]
+            Terminal.objects.count(), Credential.objects.count()] == [6, 10, 14, 21, 7]
 
 
 def test_seed_demo_command_reports_what_it_created():
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
-    assert "credentials +6" in out.getvalue()
+    assert "credentials +7" in out.getvalue()
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     assert "vendors +0, merchants +0, stores +0, terminals +0, credentials +0" in out.getvalue()

@@ -23,6 +23,7 @@ GOOD = {
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": "b" * 16 + "-production-blind-index-key-0123",
     "FINGERPRINT_KEY": "f" * 16 + "-production-fingerprint-key-0123",
+    "GATE_TICKET_KEYS": "k2026:" + "A" * 43,  # an Ed25519 seed (32 bytes) in base64url
     "DATABASE_URL": "postgresql://hub@db.internal:5432/hub",
     "ALLOWED_HOSTS": "hub.example.cn",
     "CACHE_URL": "redis://cache.internal:6379/0",
@@ -81,6 +82,9 @@ def test_refuses_an_environment_with_nothing_set():
         ("BLIND_INDEX_KEY", "too-short"),
         ("FINGERPRINT_KEY", dev_settings.DEV_FINGERPRINT_KEY),
         ("FINGERPRINT_KEY", "too-short"),
+        ("GATE_TICKET_KEYS", dev_settings.DEV_GATE_TICKET_KEY),
+        ("GATE_TICKET_KEYS", f"k2026:{'A' * 43},{dev_settings.DEV_GATE_TICKET_KEY}"),  # the sandbox key, even old
+        ("GATE_TICKET_KEYS", "k2026:too-short"),
         ("DEBUG", "1"),
         ("ALLOWED_HOSTS", ""),  # unset: the development default (with testserver) is refused
         ("CACHE_URL", ""),  # no shared cache: limits and throttles would be per worker

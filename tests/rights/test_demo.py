@@ -37,8 +37,19 @@ def test_seed_creates_the_sandbox_rights_active_and_approved(seeded):
 
 
 def test_seed_again_changes_nothing(seeded):
-    assert seed_rights() == {"rights": 0, "vouchers": 0, "merchants": 0, "stores": 0, "terminals": 0}
+    assert seed_rights() == {"rights": 0, "vouchers": 0, "merchants": 0, "stores": 0, "terminals": 0,
+                             "credentials": 0}
     assert Voucher.objects.count() == 10
+
+
+def test_the_demo_scenic_spot_has_a_gate_and_its_own_native_sandbox_credential(seeded):
+    from hub.models import Credential
+    from rights.models import Gate
+
+    gate = Gate.objects.select_related("merchant", "terminal__store").get(merchant__code="DEMO_SCENIC")
+    assert (gate.code, gate.terminal.store.code, gate.terminal.code) == ("G01", "GATE1", "G01")
+    credential = Credential.objects.get(app_key="gate_test_app")
+    assert (credential.merchant_id, credential.vendor.code, credential.is_sandbox) == (gate.merchant_id, "native", True)
 
 
 def test_voucher_code_prints_a_usable_display_code(seeded):

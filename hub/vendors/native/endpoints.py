@@ -12,6 +12,7 @@ from datetime import date, datetime
 from hub.errors import ParamError
 from hub.gateway.canonical import RESULT_FIELDS, DayEndTotals, TillCommand
 from hub.timezone import SHANGHAI
+from hub.vendors.native import vouchers
 from hub.vendors.native.fields import CODE, MAX_POINTS, Fields
 
 PATH_NO = "<str:request_no>"
@@ -48,6 +49,7 @@ ENDPOINTS = {
         Endpoint("query", "GET", f"trades/{PATH_NO}", ()),
         Endpoint("day_end", "POST", "day-end", (*SITE, "biz_date", "totals")),
         Endpoint("batch", "POST", "batch", ("store_code", "terminal_code", "operator", "items")),
+        *(Endpoint(*row) for row in vouchers.TABLE),  # the voucher endpoints (hub.vendors.native.vouchers)
     )
 }
 PATH_OPS = frozenset(op for op, ep in ENDPOINTS.items() if PATH_NO in ep.route)
@@ -76,6 +78,8 @@ def parse_body(op: str, data: dict, path_no: str = "") -> TillCommand:
         return TillCommand(op=op, **f.site(required=False), request_no=f.code("request_no"),
                            original_request_no=f.code("original_request_no"), amount_fen=f.fen("amount_fen"),
                            points=f.integer("points", required=False))
+    if op in vouchers.OPS:
+        return vouchers.parse_body(op, f)
     site = f.site(required=True)
     if op == "identify":
         return TillCommand(op=op, **site, member=f.text("member"))
@@ -106,6 +110,8 @@ def build_body(c: TillCommand) -> dict | None:
     """The JSON body a till sends for ``c`` (None for GET); empty and None values are left out."""
     if c.op == "query":
         return None
+    if c.op in vouchers.OPS:
+        return vouchers.build_body(c, _site(c))
     if c.op in PATH_OPS:
         fields = _site(c)
     elif c.op == "identify":
@@ -149,4 +155,6 @@ def _jsonable(name: str, value):
 
 def render_data(op: str, result: dict) -> dict:
     """Exactly the canonical result fields of ``op`` (missing ones as null), times in RFC 3339 +08:00."""
+    if op in vouchers.OPS:
+        return vouchers.render_data(op, result, _jsonable)
     return {name: _jsonable(name, result.get(name)) for name in RESULT_FIELDS[op]}
