@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) -m hub.devdb run -- $(PY) bench/ledger.py
 	$(PY) -m hub.devdb run -- $(PY) bench/till_http.py
 	$(PY) -m hub.devdb run -- $(PY) bench/clearing.py
+	$(PY) -m hub.devdb run -- $(PY) bench/miniprogram.py
 
 clean-db:
 	-$(PY) -m hub.devdb stop
