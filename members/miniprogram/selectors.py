@@ -20,7 +20,7 @@ from points import rules
 from points import selectors as points_selectors
 from points.common import program_by_id
 from rights import quotas, vouchers
-from rights.models import Redemption, Right, Voucher
+from rights.models import QuotaCounter, Redemption, Right, Voucher
 
 MAX_LIMIT = 50
 FEW_LEFT = 10  # stock "few" at or below this many (or a tenth of the total, if more)
@@ -181,10 +181,13 @@ def right_for(right_id) -> Right:
     return right
 
 
-def _stock(right: Right, usage: dict) -> str:
-    left = usage["remaining"]
-    if usage.get("budget_left_fen") is not None and usage["budget_left_fen"] <= 0:
+def _stock(right: Right) -> str:
+    """From the quota counters themselves (one query; ``quotas.usage`` also counts vouchers)."""
+    used = dict(QuotaCounter.objects.filter(right=right, key="", scope__in=(quotas.Scope.TOTAL, quotas.Scope.BUDGET))
+                .values_list("scope", "used"))
+    if right.budget_fen is not None and right.budget_fen - used.get(quotas.Scope.BUDGET, 0) <= 0:
         return "none"
+    left = None if right.total_limit is None else right.total_limit - used.get(quotas.Scope.TOTAL, 0)
     if left is None:
         return "plenty"
     if left <= 0:
@@ -200,8 +203,7 @@ def _member_left(right: Right, member: Member) -> int | None:
 
 
 def right_item(right: Right, member: Member) -> dict:
-    usage = quotas.usage(right)
-    stock = _stock(right, usage)
+    stock = _stock(right)
     left = _member_left(right, member)
     reason = None
     try:
