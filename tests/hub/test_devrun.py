@@ -46,10 +46,11 @@ def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     # the hub and the test suite's toy dialect. Vendor rows exist since migrate. The demo members
     # consent to every sandbox merchant (5 × 6) besides their three links; the rights step adds
     # the demo scenic spot (merchant, gate store, gate, its native gate credential) and gives each
-    # member two vouchers.
+    # member two vouchers. The mini-program step adds a second program (赣味小馆积分) and the two
+    # conversion rates with the postal program.
     assert first == {"vendors": 0, "merchants": 10, "stores": 14, "terminals": 21, "credentials": 7,
-                     "members": 5, "member_links": 3, "consents": 33, "programs": 1, "agreements": 9, "grants": 5,
-                     "rights": 4, "vouchers": 10}
+                     "members": 5, "member_links": 3, "consents": 33, "programs": 2, "agreements": 9, "grants": 5,
+                     "rights": 4, "vouchers": 10, "conversion_rates": 2}
     before = snapshot()
 
     second = seed()

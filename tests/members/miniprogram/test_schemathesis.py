@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.members.miniprogram.conftest import Api
 
-EXAMPLES = 12
+EXAMPLES = 10
 schema = schemathesis.openapi.from_wsgi("/api/mp/v1/schema/?format=json", get_wsgi_application())
 
 
