@@ -87,8 +87,8 @@ def text(data: dict, name: str, *, required: bool = True, max_length: int = 128)
     value = data.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value or len(value) > max_length:
-        raise ParamError(f"{name} 须为不超过 {max_length} 个字符的字符串")
+    if not isinstance(value, str) or not value or len(value) > max_length or not value.isprintable():
+        raise ParamError(f"{name} 须为不超过 {max_length} 个字符的可见字符串")
     return value
 
 

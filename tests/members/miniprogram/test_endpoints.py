@@ -234,3 +234,12 @@ def test_bad_requests_get_the_envelope_never_html(api, method, path, body):
     answer = user.call(method, path, body, raw_body=raw)
     assert 400 <= answer.status < 500, answer
     assert answer.body["code"] in ("PARAM_ERROR", "NOT_FOUND", "RIGHT_NOT_APPLICABLE") and answer.body["message"]
+
+
+def test_control_characters_are_a_param_error_not_a_database_error(api):
+    """Found by schemathesis: a NUL in a text field reached PostgreSQL."""
+    user = api().member("n", "13800000003")
+    answer = user.post("me/memberships", {"merchant_code": "SBX\u0000KM", "card_no": "13800000003",
+                                          "proof": "mobile_match", "request_no": "L1"})
+    assert (answer.status, answer.code) == (400, "PARAM_ERROR")
+    assert user.post("auth/phone", {"phone_code": "phone:1380000000\u0000", "consent_version": "v1"}).code == "PARAM_ERROR"
