@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) -m hub.devdb run -- $(PY) bench/clearing.py
 	$(PY) -m hub.devdb run -- $(PY) bench/rights.py
 	$(PY) -m hub.devdb run -- $(PY) bench/dashboard.py
+	$(PY) -m hub.devdb run -- $(PY) bench/miniprogram.py
 
 clean-db:
 	-$(PY) -m hub.devdb stop

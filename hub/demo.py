@@ -161,4 +161,8 @@ def seed() -> dict[str, int]:
     from hub.vendors.cloudpos.demo import seed_cloudpos
 
     created.update(seed_cloudpos())  # cloud-POS cashiers and devices (the sandbox's and the fresh market's)
+    from members.miniprogram.demo import seed_miniprogram
+
+    for kind, count in seed_miniprogram().items():  # a second program and conversion rates
+        created[kind] = created.get(kind, 0) + count
     return created

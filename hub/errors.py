@@ -40,6 +40,18 @@ CODES: dict[str, tuple[int, str]] = {
     "VOUCHER_EXPIRED": (422, "权益凭证已过期或不可用"),
     "RIGHT_NOT_APPLICABLE": (422, "该权益不适用于本次交易"),
     "QUOTA_EXHAUSTED": (422, "权益额度已用完"),
+    # the member mini-program (docs/miniprogram.md, ../shared/design/miniprogram-api.md)
+    "TOKEN_EXPIRED": (401, "登录已过期，请重新登录"),
+    "WECHAT_CODE_INVALID": (400, "微信登录凭证无效，请重新进入小程序"),
+    "UPSTREAM_BUSY": (503, "微信服务繁忙，请稍后再试"),
+    "PHONE_NOT_MEMBER": (404, "该手机号尚未注册邮政会员"),
+    "PHONE_BOUND_OTHER": (409, "该手机号已绑定其他微信账号"),
+    "CONSENT_REQUIRED": (422, "请先阅读并同意最新版《用户授权协议》"),
+    "MEMBER_NOT_BOUND": (403, "请先绑定手机号"),
+    "MEMBER_LINK_CONFLICT": (409, "该会员卡已绑定其他会员"),
+    "LINK_PROOF_INVALID": (422, "会员卡核验未通过"),
+    "NOT_FOUND": (404, "内容不存在"),
+    "QUOTE_EXPIRED": (422, "报价已过期，请重新获取"),
 }
 
 
@@ -94,6 +106,17 @@ VoucherUsed = _error_class("VOUCHER_USED")
 VoucherExpired = _error_class("VOUCHER_EXPIRED")
 RightNotApplicable = _error_class("RIGHT_NOT_APPLICABLE")
 QuotaExhausted = _error_class("QUOTA_EXHAUSTED")
+TokenExpired = _error_class("TOKEN_EXPIRED")
+WechatCodeInvalid = _error_class("WECHAT_CODE_INVALID")
+UpstreamBusy = _error_class("UPSTREAM_BUSY")
+PhoneNotMember = _error_class("PHONE_NOT_MEMBER")
+PhoneBoundOther = _error_class("PHONE_BOUND_OTHER")
+ConsentRequired = _error_class("CONSENT_REQUIRED")
+MemberNotBound = _error_class("MEMBER_NOT_BOUND")
+MemberLinkConflict = _error_class("MEMBER_LINK_CONFLICT")
+LinkProofInvalid = _error_class("LINK_PROOF_INVALID")
+NotFound = _error_class("NOT_FOUND")
+QuoteExpired = _error_class("QUOTE_EXPIRED")
 
 
 def to_domain_error(exc: BaseException) -> DomainError:

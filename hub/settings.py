@@ -311,3 +311,23 @@ LOGGING = {
 
 # Dashboards (hub.ops): how many days back the nightly check recomputes the daily aggregates.
 OPS_AGGREGATE_CHECK_DAYS = int(os.environ.get("OPS_AGGREGATE_CHECK_DAYS", "62"))
+# The member mini-program (members.miniprogram, docs/miniprogram.md): the sign-in client per
+# channel (like HUB_TILL_ADAPTERS). The fake WeChat of the sandbox is the development default;
+# hub.settings_production refuses it. The real client reads WECHAT_* below.
+HUB_MINIPROGRAM_CLIENTS = {
+    "wechat": os.environ.get("MINIPROGRAM_WECHAT_CLIENT", "members.miniprogram.clients.FakeWeChat"),
+}
+WECHAT_BASE_URL = os.environ.get("WECHAT_BASE_URL", "https://api.weixin.qq.com")
+WECHAT_APP_ID = os.environ.get("WECHAT_APP_ID", "")
+WECHAT_APP_SECRET = os.environ.get("WECHAT_APP_SECRET", "")
+WECHAT_TIMEOUT_SECONDS = float(os.environ.get("WECHAT_TIMEOUT_SECONDS", "5"))
+MINIPROGRAM_SESSION_IDLE_DAYS = int(os.environ.get("MINIPROGRAM_SESSION_IDLE_DAYS", "30"))
+MINIPROGRAM_CONSENT_VERSION = os.environ.get("MINIPROGRAM_CONSENT_VERSION", "v1")
+MINIPROGRAM_CONSENT_TEXT = (
+    "《老俵情会员服务授权协议》（v1）：为向您提供会员互认、积分互通与权益服务，您同意邮政智慧场景积分清算中心"
+    "处理您的手机号、会员等级、积分与权益记录，并在您另行授权的范围内与相关商户共享。您可随时在“我的-授权管理”"
+    "中撤回对商户的授权，或注销账户；注销后登录会话与商户绑定即时失效，积分流水依法留存。")
+# (per session, per IP) calls per minute; see members.miniprogram.ratelimit for the defaults.
+MINIPROGRAM_RATE_LIMITS: dict = {}
+# The mini-program's OpenAPI (/api/mp/v1/schema/) and Swagger UI: public unless set to 0.
+MINIPROGRAM_DOCS_PUBLIC = env_bool("MINIPROGRAM_DOCS_PUBLIC", True)

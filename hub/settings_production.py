@@ -32,9 +32,12 @@ from hub.settings import (
     FIELD_ENCRYPTION_KEYS,
     FINGERPRINT_KEY,
     GATE_TICKET_KEYS,
+    HUB_MINIPROGRAM_CLIENTS,
     HUB_TILL_ADAPTERS,
     SECRET_KEY,
     SESSION_COOKIE_AGE,
+    WECHAT_APP_ID,
+    WECHAT_APP_SECRET,
     env_bool,
 )
 
@@ -95,6 +98,12 @@ else:
         _problems.append("CACHE_URL names Redis but the redis package is missing (pip install 'clearing-hub[redis]')")
 if SESSION_COOKIE_AGE >= 14 * 24 * 3600:
     _problems.append("SESSION_COOKIE_AGE must be shorter than 14 days (staff sessions; default 12 hours)")
+if any(path.endswith(".FakeWeChat") for path in HUB_MINIPROGRAM_CLIENTS.values()):
+    _problems.append("HUB_MINIPROGRAM_CLIENTS uses the fake WeChat of the sandbox (set MINIPROGRAM_WECHAT_CLIENT="
+                     "members.miniprogram.clients.WeChatClient)")
+if any(path.endswith(".WeChatClient") for path in HUB_MINIPROGRAM_CLIENTS.values()) and not (
+        WECHAT_APP_ID and WECHAT_APP_SECRET):
+    _problems.append("WECHAT_APP_ID and WECHAT_APP_SECRET must be set for the mini-program's WeChat client")
 if _problems:
     raise ImproperlyConfigured("refusing to start: " + "; ".join(_problems))
 

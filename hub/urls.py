@@ -27,6 +27,8 @@ urlpatterns = [
     # can forbid them.
     path("api/docs/", staff_only_docs(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
     *registry.urlpatterns(),
+    # The member mini-program (members.miniprogram): its own envelope, schema and docs.
+    path("api/mp/v1/", include("members.miniprogram.urls")),
     path(gate_api.GateAdapter.mount, include(gate_api.urlpatterns())),  # scenic-spot gates (rights.gates)
     path("pos/", include("hub.vendors.cloudpos.urls")),  # the smart cloud POS pages (its API: the registry's)
     # Static files (admin, Swagger UI) from the app while DEBUG is on, so `make run` needs no

@@ -119,6 +119,14 @@ def issue_member_code(*, member, now: datetime | None = None) -> tuple[str, date
     raise ParamError("会员码生成失败，请重试")
 
 
+def issued_code(code: str) -> MemberCode | None:
+    """The stored row of a code just issued (the mini-program shows its id and later its "used
+    at" status), or None."""
+    if not CODE_RE.match(code or ""):
+        return None
+    return MemberCode.objects.filter(digest=_code_digest(code)).first()
+
+
 def redeem_member_code(*, code: str, merchant, now: datetime | None = None):
     """Use a code once: the member, or MEMBER_CODE_EXPIRED for an unknown, expired or used code.
     A code of a member who is no longer active (frozen or closed after it was issued) is refused

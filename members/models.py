@@ -146,6 +146,8 @@ class Consent(models.Model):
     granted_at = models.DateTimeField("授权时间")
     withdrawn_at = models.DateTimeField("撤回时间", null=True, blank=True)
     source = models.CharField("来源", max_length=32, default="mini_program")
+    version = models.CharField("授权协议版本", max_length=16, blank=True, default="",
+                               help_text="会员同意的授权协议版本（小程序授权时记录）")
 
     class Meta:
         verbose_name = "数据共享授权"
@@ -197,5 +199,7 @@ class PiiRevealAudit(models.Model):
 
 
 from members.codes import MemberCode, MemberRef  # noqa: E402  (dynamic codes and opaque ids)
+from members.miniprogram.models import MpIdentity, MpRequest, MpSession  # noqa: E402  (mini-program sign-in)
 
-__all__ = ["Tier", "Member", "VendorMemberLink", "Consent", "PiiRevealAudit", "MemberCode", "MemberRef"]
+__all__ = ["Tier", "Member", "VendorMemberLink", "Consent", "PiiRevealAudit", "MemberCode", "MemberRef",
+           "MpIdentity", "MpSession", "MpRequest"]

@@ -317,9 +317,10 @@ def _clean_scope(scope: str) -> str:
 @transaction.atomic
 def grant_consent(
     *, member: Member, merchant, scope: str = Consent.Scope.MEMBER_RECOGNITION, source: str = "mini_program",
-    actor=None,
+    version: str = "", actor=None,
 ) -> Consent:
-    """Record a member's consent to share data with a merchant; granting twice is a no-op."""
+    """Record a member's consent to share data with a merchant; granting twice is a no-op.
+    ``version`` is the consent text's version the member agreed to (the mini-program's)."""
     scope = _clean_scope(scope)
     source = (source or "").strip()
     if not source or len(source) > 32:
@@ -335,7 +336,10 @@ def grant_consent(
     current = active.first()
     if current is not None:
         return current
-    consent = Consent(member=member, merchant=merchant, scope=scope, source=source, granted_at=timezone.now())
+    if not isinstance(version, str) or len(version) > 16:
+        raise ParamError("授权协议版本无效")
+    consent = Consent(member=member, merchant=merchant, scope=scope, source=source, version=version,
+                      granted_at=timezone.now())
     try:
         with transaction.atomic():
             consent.save(force_insert=True)

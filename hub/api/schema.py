@@ -48,13 +48,26 @@ MEANINGS = {
     "VOUCHER_EXPIRED": "The voucher (or its display code) is expired or deactivated.",
     "RIGHT_NOT_APPLICABLE": "The right does not apply here: eligibility, store, threshold, discount or stacking.",
     "QUOTA_EXHAUSTED": "A quota or the budget of the right is used up.",
+    # the member mini-program's codes (/api/mp/v1/, docs/miniprogram.md); a till never gets them
+    "TOKEN_EXPIRED": "Mini-program: the session token is past its idle expiry; sign in again.",
+    "WECHAT_CODE_INVALID": "Mini-program: WeChat refused the js_code or phone code (invalid, used, blocked).",
+    "UPSTREAM_BUSY": "Mini-program: WeChat did not answer usably (busy, timeout, malformed); retry later.",
+    "PHONE_NOT_MEMBER": "Mini-program: no postal member has that mobile; the message says how to join.",
+    "PHONE_BOUND_OTHER": "Mini-program: the member (or this WeChat user) is bound to another identity.",
+    "CONSENT_REQUIRED": "Mini-program: the consent version sent is not the current one (GET consent).",
+    "MEMBER_NOT_BOUND": "Mini-program: bind a phone (auth/phone) before this call.",
+    "MEMBER_LINK_CONFLICT": "Mini-program: the store card is linked to another member, or the member has another.",
+    "LINK_PROOF_INVALID": "Mini-program: the proof does not show that the card is the member's.",
+    "NOT_FOUND": "Mini-program: no such item for this member.",
+    "QUOTE_EXPIRED": "Mini-program: the conversion quote is unknown, used or expired; quote again.",
 }
 
 
 def only_public_addresses(endpoints, **kwargs):
     """Leave out the registry's ``gateway/<code>/`` mounts: the vendor dialects have their own
-    contracts, and the native adapter's public address is /api/v1/till/."""
-    return [endpoint for endpoint in endpoints if not endpoint[0].startswith("/gateway/")]
+    contracts, and the native adapter's public address is /api/v1/till/. The member mini-program's
+``/api/mp/`` has its own schema (members.miniprogram.schema)."""
+    return [endpoint for endpoint in endpoints if not endpoint[0].startswith(("/gateway/", "/api/mp/"))]
 
 
 def error_table() -> str:

@@ -47,10 +47,12 @@ def test_seed_creates_the_network_once_and_rerunning_changes_nothing():
     # migrate. The demo members consent to every sandbox merchant (5 × 7) besides their three
     # links; the rights step adds the demo scenic spot (merchant, gate store, gate, its native gate credential) and gives each
     # member two vouchers; the cloud POS step adds the sandbox's and the fresh market's cashier
-    # and device.
+    # and device; the mini-program step adds a second program (赣味小馆积分)
+    # and the two conversion rates with the postal program.
     assert first == {"vendors": 0, "merchants": 11, "stores": 15, "terminals": 22, "credentials": 8,
-                     "members": 5, "member_links": 3, "consents": 38, "programs": 1, "agreements": 10, "grants": 5,
-                     "rights": 4, "vouchers": 10, "cashiers": 2, "pos_devices": 2}
+                     "members": 5, "member_links": 3, "consents": 38, "programs": 2, "agreements": 10, "grants": 5,
+                     "rights": 4, "vouchers": 10, "cashiers": 2, "pos_devices": 2,
+                     "conversion_rates": 2}
     before = snapshot()
 
     second = seed()

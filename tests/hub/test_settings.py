@@ -27,6 +27,10 @@ GOOD = {
     "DATABASE_URL": "postgresql://hub@db.internal:5432/hub",
     "ALLOWED_HOSTS": "hub.example.cn",
     "CACHE_URL": "redis://cache.internal:6379/0",
+    # the mini-program's real WeChat client (the sandbox's fake is refused in production)
+    "MINIPROGRAM_WECHAT_CLIENT": "members.miniprogram.clients.WeChatClient",
+    "WECHAT_APP_ID": "wx0123456789abcdef",
+    "WECHAT_APP_SECRET": "production-wechat-app-secret",
     "FANGXIANG_HUB_PRIVATE_KEY": (BASE_DIR / "tests" / "fixtures" / "fangxiang" / "hub_test_private.pem").read_text(),
 }
 
