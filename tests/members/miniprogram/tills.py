@@ -1,7 +1,8 @@
 """The till's side of a member day, in one place so the lead can switch it: identify with the
 dynamic member code and earn through a real dialect (the native signed API, over HTTP when a
-base URL is given, else Django's test client), and write a voucher off by its display code
-through ``rights.redemption.redeem`` (the till voucher endpoints are being built elsewhere)."""
+base URL is given, else Django's test client), and write a voucher off as a till does in contract
+v1.1: identify with the display code (the voucher comes first in ``rights``), then earn with that
+voucher in ``rights_used``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from hub.gateway import registry
-from hub.gateway.canonical import TillCommand
-from hub.models import Merchant, Store, Terminal
-from rights import redemption
+from hub.gateway.canonical import RightUse, TillCommand
 
 
 class Till:
@@ -47,9 +46,9 @@ class Till:
         return self.send("earn", request_no="E" + secrets.token_hex(8), member=ref, amount_fen=amount_fen)
 
     def write_off(self, display_code: str, *, sale_fen: int = 6000, discount_fen: int = 1000) -> dict:
-        merchant = Merchant.objects.get(code=self.box.merchant)
-        store = Store.objects.get(merchant=merchant, code=self.box.store)
-        terminal = Terminal.objects.get(store=store, code=self.box.till)
-        return redemption.redeem(merchant=merchant, store=store, terminal=terminal,
-                                 request_no="W" + secrets.token_hex(8), display_code=display_code,
-                                 sale_fen=sale_fen, discount_fen=discount_fen)
+        identified = self.send("identify", member=display_code)
+        voucher = identified["rights"][0]
+        assert voucher["voucher"] is True, identified["rights"]
+        return self.send("earn", request_no="W" + secrets.token_hex(8),
+                         member=identified[self.adapter.helpers.member_field], amount_fen=sale_fen - discount_fen,
+                         rights_used=(RightUse(voucher["code"], discount_fen),))
