@@ -7,7 +7,7 @@ differences, the rights it provides or funds and its write-offs). Views never bu
 of their own, so a page cannot forget the merchant.
 
 ``SECTIONS`` lists the portal's lists: (slug, title, scope method, columns, roles). Adding a list
-— the cloud-POS cashiers once they exist — is one line here; the pages, the CSV export, the
+— as the cloud-POS cashiers were — is one line here; the pages, the CSV export, the
 navigation and the isolation test (tests/hub/ops/test_portal.py) all walk ``SECTIONS``.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from hub.clearing.models import ClearingDocument, ReconciliationDifference, SettlementInstruction
-from hub.models import Merchant, Store, Terminal
+from hub.models import Cashier, Merchant, Store, Terminal
 from hub.ops.models import MerchantStaff
 from points.models import Operation
 from rights.models import Redemption, Right
@@ -43,6 +43,10 @@ class PortalScope:
     def terminals(self) -> QuerySet:
         return Terminal.objects.filter(store__merchant=self.merchant).select_related("store").order_by(
             "store__code", "code")
+
+    def cashiers(self) -> QuerySet:
+        return (Cashier.objects.filter(merchant=self.merchant).select_related("user")
+                .prefetch_related("stores").order_by("user__username"))
 
     def operations(self) -> QuerySet:
         return (Operation.objects.filter(merchant=self.merchant).select_related("store", "terminal")
@@ -110,6 +114,11 @@ SECTIONS: tuple[Section, ...] = (
     Section("terminals", "终端", "terminals", (("门店", _attr("store.name")), ("终端编码", _attr("code")),
                                               ("类型", _attr("kind")),
                                               ("启用", lambda r, s: "是" if r.active else "否"))),
+    Section("cashiers", "云POS收银员", "cashiers", (
+        ("账号", _attr("user.username")), ("姓名", _attr("display_name")),
+        ("可操作门店", lambda r, s: "、".join(st.name for st in r.stores.all())),
+        ("主管", lambda r, s: "是" if r.is_supervisor else "否"), ("启用", lambda r, s: "是" if r.active else "否")),
+        roles=(MANAGER,)),
     Section("operations", "交易", "operations", (
         ("请求单号", _attr("request_no")), ("类型", _attr("kind")), ("状态", _attr("status")),
         ("门店", lambda r, s: r.store.name if r.store else ""), ("积分", _attr("points")),
@@ -136,8 +145,6 @@ SECTIONS: tuple[Section, ...] = (
         ("门店", lambda r, s: r.store.name if r.store else ""),
         ("优惠（元）", lambda r, s: _fen(r.discount_fen)), ("结算（元）", lambda r, s: _fen(r.settlement_fen)),
         ("营业日", _attr("business_date")))),
-    # the cloud-POS cashiers (hub/vendors/cloudpos), once their model exists, are one more line:
-    # Section("cashiers", "云POS收银员", "cashiers", (("工号", _attr("code")), ("姓名", _attr("name")))),
 )
 SECTION_BY_SLUG = {section.slug: section for section in SECTIONS}
 

@@ -101,7 +101,7 @@ def sandbox_session(sandbox, *, app_key: str = "") -> str:
 
     session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(cashier.user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]  # as login() would record it
     session[HASH_SESSION_KEY] = cashier.user.get_session_auth_hash()
     session[SEEN_KEY] = int(time.time())
     session.create()

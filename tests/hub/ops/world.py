@@ -16,6 +16,7 @@ from hub.clearing import statements
 from hub.clearing.models import ClearingDocument, ReconciliationDifference, ReconciliationRun
 from hub.models import Store, Terminal
 from hub.ops.models import MerchantStaff
+from hub.vendors.cloudpos.services import add_cashier
 from members.roles import AUDIT, OPERATIONS
 from rights import catalogue, redemption, vouchers
 from rights.models import Right
@@ -69,6 +70,8 @@ def build_portal_world() -> PortalWorld:
         ReconciliationDifference.objects.create(run=run, merchant=merchant, biz_date=DAY,
                                                 kind=ReconciliationDifference.Kind.MISSING_AT_HUB,
                                                 request_no=f"DIFF-{key.upper()}7", till_value="100")
+        add_cashier(merchant=merchant, username=f"till-cashier-{key}", password="cashier-pw-2026", stores=[store],
+                    display_name=f"收银员{key.upper()}")
         user = _user(f"portal-{key}")
         MerchantStaff.objects.create(user=user, merchant=merchant, role=MerchantStaff.Role.MANAGER)
         parties[key] = Party(merchant, store, till, user, right)
@@ -77,9 +80,9 @@ def build_portal_world() -> PortalWorld:
         statements.build_documents(batch=batch)
     a, b = parties["a"], parties["b"]
     a.marks = [a.merchant.code, a.merchant.name, a.store.name, a.store.code, "E-A1", "E-A2", "R-A1", "WO-A1",
-               "DIFF-A7", a.right.code]
+               "DIFF-A7", a.right.code, "till-cashier-a"]
     b.marks = [b.merchant.code, b.merchant.name, b.store.name, b.store.code, b_till.code, "E-B1", "WO-B1", "DIFF-B7",
-               b.right.code]
+               b.right.code, "till-cashier-b"]
     staff = _user("ops-staff", is_staff=True)
     staff.groups.add(*Group.objects.filter(name__in=[OPERATIONS, AUDIT]))  # 审计 reads rights and clearing
     return PortalWorld(w, a, b, staff)
