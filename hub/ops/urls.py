@@ -14,5 +14,7 @@ urlpatterns = [
     path("logout/", views.OpsLogoutView.as_view(), name="logout"),
     path("portal/", views.portal_home, name="portal"),
     path("portal/statements/<int:pk>/download", views.portal_statement, name="portal-statement"),
+    path("portal/cashiers/new/", views.portal_cashier_new, name="portal-cashier-new"),
+    path("portal/cashiers/<int:pk>/active", views.portal_cashier_active, name="portal-cashier-active"),
     path("portal/<slug:slug>/", views.portal_list, name="portal-list"),
 ]

@@ -10,6 +10,7 @@ import csv
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -269,3 +270,57 @@ def portal_statement(request, pk: int):
     if document is None or document.failed:
         raise Http404
     return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.file.name.rsplit("/", 1)[-1])
+
+
+# ---- the merchant's own cloud-POS cashiers (managers only) ---------------------------------------
+
+class CashierForm(forms.Form):
+    username = forms.CharField(label="登录名", max_length=150)
+    display_name = forms.CharField(label="姓名", max_length=32, required=False)
+    password = forms.CharField(label="初始密码", widget=forms.PasswordInput(render_value=False), strip=False)
+    stores = forms.ModelMultipleChoiceField(label="可操作门店", queryset=Store.objects.none(),
+                                            widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, scope: portal.PortalScope, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stores"].queryset = scope.stores().filter(active=True)  # only this merchant's stores
+
+
+@_login_first
+def portal_cashier_new(request):
+    """A manager adds a cashier of their own merchant (through the cloud POS's service)."""
+    from hub.errors import DomainError
+    from hub.vendors.cloudpos.services import add_cashier
+
+    scope = _portal(request)
+    section = _section(scope, "cashiers")
+    form = CashierForm(scope, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            add_cashier(merchant=scope.merchant, username=form.cleaned_data["username"],
+                        password=form.cleaned_data["password"], stores=list(form.cleaned_data["stores"]),
+                        display_name=form.cleaned_data["display_name"])
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("ops:portal-list", slug="cashiers")
+    return render(request, "ops/portal/cashier_form.html", {
+        "portal": scope, "sections": portal.sections_for(scope), "section": section, "form": form},
+        status=400 if request.method == "POST" else 200)
+
+
+@_login_first
+def portal_cashier_active(request, pk: int):
+    """A manager stops (or restarts) one of their own merchant's cashiers; another merchant's is 404."""
+    from django.shortcuts import get_object_or_404
+
+    from hub.vendors.cloudpos.services import update_cashier
+
+    if request.method != "POST":
+        raise Http404
+    scope = _portal(request)
+    _section(scope, "cashiers")
+    cashier = get_object_or_404(scope.cashiers(), pk=pk)
+    update_cashier(cashier=cashier, stores=list(cashier.stores.all()), display_name=cashier.display_name,
+                   active=not cashier.active)
+    return redirect("ops:portal-list", slug="cashiers")
