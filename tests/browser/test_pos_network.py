@@ -87,7 +87,7 @@ def test_a_double_tap_sends_nothing_twice(phone, world):
     page.get_by_label("本单实付金额（元，不含积分抵扣）").fill("66.00")
     page.locator("#earn-go").dblclick()
     page.locator("#earn-form").evaluate("f => { f.requestSubmit(); f.requestSubmit(); }")
-    assert w.outcome(page) == "ok"
+    assert w.outcome(page) == "ok", page.locator("#result").inner_text()
     page.wait_for_timeout(500)
     assert w.operations(kind="earn").count() == 1
     assert len(posts) == 1

@@ -485,7 +485,13 @@
 
   // ---- wiring ---------------------------------------------------------------------------------
   function on(id, event, handler) {
-    $(id).addEventListener(event, function (e) { e.preventDefault(); touch(); handler(e); });
+    $(id).addEventListener(event, function (e) {
+      e.preventDefault();
+      // A second tap that lands after the screen moved on (its form no longer shown, e.g. behind
+      // the result of the first) is not a new request: it must not paint over the real outcome.
+      if (e.currentTarget.closest("[hidden]")) { return; }
+      touch(); handler(e);
+    });
   }
   on("scan-form", "submit", function () { scanned($("scan").value); });
   on("earn-form", "submit", earn);
