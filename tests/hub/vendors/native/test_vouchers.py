@@ -189,8 +189,9 @@ def test_keys_revocations_and_scans_over_http(sandbox, admin_user):
         listed["data"]["items"][-1].items()
     assert json.loads(signed_get(client, "/api/v1/gate/revocations?since=yesterday").content)["code"] == "PARAM_ERROR"
     gate = gate_client()
-    scan = {"scan_no": unique("S"), "ticket": token, "people": 2,
-            "scanned_at": timezone.now().isoformat(timespec="seconds")}
+    # full precision: a scan time truncated to the second can fall before the voucher's valid_from
+    # (claimed a moment ago in this test), which is "not yet valid" — the flake this once was
+    scan = {"scan_no": unique("S"), "ticket": token, "people": 2, "scanned_at": timezone.now().isoformat()}
     _, read = gate_send(gate, "gate_scans", gate_id="G01", scans=[scan, {**scan, "scan_no": unique("S")},
                                                                      {"scan_no": "x", "people": 1}])
     assert read.ok, read
