@@ -365,6 +365,9 @@ class Lot(models.Model):
             models.Index(fields=["account", "expires_at", "id"], condition=Q(remaining__gt=0), name="lot_open_by_expiry"),
             models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_expiring"),
             models.Index(fields=["matures_at"], condition=Q(matures_at__isnull=False), name="lot_maturing"),
+            # The clawback follows an earned lot's re-credits (restored_from chain) under the locks;
+            # without this it scanned every lot. Partial: only re-credited lots, which are few.
+            models.Index(fields=["restored_from"], condition=Q(restored_from__isnull=False), name="lot_restored_from"),
         ]
 
     def __str__(self) -> str:
