@@ -15,6 +15,7 @@ from datetime import datetime
 from django.db import DatabaseError, connection, transaction
 from psycopg.types.json import Jsonb
 
+from hub.db import fetch_prepared
 from points import contract
 from points.contract import AccountKind, LotMode
 
@@ -105,7 +106,8 @@ class Conflict(Exception):
 
 
 def apply(entry: Entry) -> dict:
-    """One round trip: record the operation and write its legs atomically (see ledger.sql).
+    """One round trip: record the operation and write its legs atomically (see ledger.sql), as a
+    prepared statement with the payload as a jsonb parameter (hub/db.py).
 
     Inside an outer transaction the call runs in a savepoint, so a guard conflict leaves the
     outer transaction usable; on its own it is a single autocommit statement.
@@ -113,13 +115,10 @@ def apply(entry: Entry) -> dict:
     payload = Jsonb(entry.payload())
     try:
         if connection.in_atomic_block:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT points_apply(%s)", [payload])
-                raw = cursor.fetchone()[0]
+            with transaction.atomic():
+                raw = fetch_prepared("SELECT points_apply(%s)", [payload])[0][0]
         else:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT points_apply(%s)", [payload])
-                raw = cursor.fetchone()[0]
+            raw = fetch_prepared("SELECT points_apply(%s)", [payload])[0][0]
     except DatabaseError as exc:
         state = getattr(exc.__cause__, "sqlstate", None)
         if state == "P0020":

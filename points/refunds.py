@@ -22,9 +22,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.utils import timezone
 
+from hub.db import fetch_prepared
 from hub.errors import DomainError, OrderNotExist, OrderReversed, ParamError, RefundExceedsOriginal
 from points import ledger, rules
 from points.common import (
@@ -89,9 +89,8 @@ SELECT o.id, o.kind, o.status, o.points, o.amount_fen, o.refunded_fen, o.refunde
 
 
 def _read(merchant, request_no: str) -> Original | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_READ, [merchant.pk, request_no])
-        row = cursor.fetchone()
+    rows = fetch_prepared(_READ, [merchant.pk, request_no])  # planned once per connection
+    row = rows[0] if rows else None
     if row is None or row[7] is None:
         return None
     clearing = row[10] if isinstance(row[10], list) else json.loads(row[10])
