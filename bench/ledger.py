@@ -43,6 +43,7 @@ def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DEBUG", "0")  # as production runs: no query log, no debug cursor
     import django
 
     django.setup()
@@ -142,6 +143,12 @@ def worker(url: str, world: dict, members: int, seconds: float, seed: int, out: 
     errors: dict[str, int] = {}
     refundable: list[tuple[str, int]] = []
     n = 0
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("SELECT pg_backend_pid()")
+        backend = c.fetchone()[0]
+    cpu0, pg0 = time.process_time(), backend_cpu(backend)
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         n += 1
@@ -179,7 +186,18 @@ def worker(url: str, world: dict, members: int, seconds: float, seed: int, out: 
                 refundable = refundable[-250:]
         except DomainError as exc:
             errors[exc.code] = errors.get(exc.code, 0) + 1
-    out.put((latencies, errors))
+    pg1 = backend_cpu(backend)
+    cpu = {"python": time.process_time() - cpu0, "postgres": pg1 - pg0 if pg0 is not None and pg1 is not None else None}
+    out.put((latencies, errors, cpu))
+
+
+def backend_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a PostgreSQL backend, when the server runs on this machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_mix(url: str, world: dict, members: int, workers: int, seconds: float, label: str) -> dict:
@@ -194,11 +212,14 @@ def run_mix(url: str, world: dict, members: int, workers: int, seconds: float, l
         p.join()
     merged: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
-    for lat, err in results:
+    cpu_python, cpu_pg = 0.0, 0.0
+    for lat, err, cpu in results:
         for k, v in lat.items():
             merged.setdefault(k, []).extend(v)
         for k, v in err.items():
             errors[k] = errors.get(k, 0) + v
+        cpu_python += cpu["python"]
+        cpu_pg = None if cpu_pg is None or cpu["postgres"] is None else cpu_pg + cpu["postgres"]
     every = sorted(x for v in merged.values() for x in v)
     ops = len(every)
     report = {
@@ -212,6 +233,11 @@ def run_mix(url: str, world: dict, members: int, workers: int, seconds: float, l
           f"p50 {report['p50_ms']:.2f} ms, p99 {report['p99_ms']:.2f} ms, refusals {errors}")
     for k, (count, p50) in report["per_op"].items():
         print(f"      {k:8s} {count:7d} ops  p50 {p50:.2f} ms")
+    if ops:
+        # Where the CPU goes (the machine's cores are the limit): the workers' own Python, and
+        # their PostgreSQL backends (read from /proc when the server is local).
+        pg = f"{cpu_pg * 1000 / ops:.2f} ms" if cpu_pg is not None else "n/a (server not local)"
+        print(f"      CPU per operation: Python {cpu_python * 1000 / ops:.2f} ms, PostgreSQL backend {pg}")
     return report
 
 
