@@ -12,6 +12,30 @@ def pytest_configure(config):
     settings.HUB_TILL_ADAPTERS = {**settings.HUB_TILL_ADAPTERS, "toy": TOY_ADAPTER}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _log_audit(django_test_environment):
+    """Every record of the run into the audited log (tests/logaudit.py), once Django has
+    configured logging (its dictConfig would drop a handler attached earlier)."""
+    from tests import logaudit
+
+    logaudit.start()
+    yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run whose logs carry a mobile, an ID number, a token or a secret fails (tests/logaudit.py)."""
+    from tests import logaudit
+
+    leaks = logaudit.problems()
+    logaudit.stop()
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"LOG AUDIT: {len(leaks)} log line(s) carry personal data or secrets:", *leaks[:50]]
+        for line in lines:
+            (reporter.write_line if reporter else print)(line)
+        session.exitstatus = 1
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
