@@ -26,7 +26,7 @@ _NEVER_AUTOMATIC = 2**31 - 1
 
 def fetch_prepared(sql: str, params: list | tuple) -> list[tuple]:
     """All rows of ``sql`` (``%s`` placeholders), prepared on this connection."""
-    prepare = getattr(settings, "DATABASE_PREPARED_STATEMENTS", True)
+    prepare = settings.DATABASE_PREPARED_STATEMENTS
     with connection.cursor() as django_cursor:  # opens, health-checks and thread-checks as usual
         conn = django_cursor.cursor.connection
         if prepare and conn.prepare_threshold is None:
