@@ -382,7 +382,7 @@ def main() -> None:
         print(f"ratio to hordak:               {b['ops_per_s'] / hordak['per_s']:.2f}   (goal >= 3)")
     else:
         print(f"hordak peer:                   skipped ({hordak_skipped})")
-    print(f"p99 growth 10^4 -> {size_b}:{' ' * (7 - len(size_b))}{b['p99_ms'] / a['p99_ms']:.2f}x   (goal <= 1.3)")
+    print(f"p99 growth 10^4 -> {size_b}:{' ' * (11 - len(size_b))}{b['p99_ms'] / a['p99_ms']:.2f}x   (goal <= 1.3)")
     from points.checks import check_ledger
 
     t0 = time.perf_counter()
