@@ -301,7 +301,7 @@ def profile(url: str, world: dict, seconds: int) -> None:
     prof.enable()
     worker(url, world, 5000, seconds, 1, out)
     prof.disable()
-    latencies, _ = out.get()
+    latencies, _, _ = out.get()
     ops = sum(len(v) for v in latencies.values())
     print(f"[profile] {ops} operations in {seconds}s by one worker ({ops / seconds:.0f} ops/s); per operation:")
     stats = pstats.Stats(prof)
