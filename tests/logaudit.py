@@ -20,7 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = ROOT / "artifacts" / "logs" / "test-run.jsonl"
 
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# Standalone numbers only: a request id's hex (…f17332114312b…) is not a mobile. Every mobile a test
+# gave a member is searched for anywhere in the line besides (``_values``).
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 _MP_TOKEN = re.compile(r"lbq_[A-Za-z0-9_-]{20,}")
 _SECRET_SETTINGS = ("SECRET_KEY", "BLIND_INDEX_KEY", "FINGERPRINT_KEY", "FIELD_ENCRYPTION_KEYS",

@@ -19,6 +19,7 @@ def test_scan_names_each_kind_of_leak_without_quoting_it(tmp_path):
         '{"message": "Authorization lbq_AbCdEfGhIjKlMnOpQrStUvWx"}',     # a session token
         '{"message": "key s3cr3t-value-of-a-setting-0001"}',             # a noted secret
         '{"message": "request R20261202000001 done in 12 ms"}',          # digits, not a mobile
+        '{"request_id": "73dbf17332114312b96397f2ef083c73"}',            # hex, not a mobile
     ]), encoding="utf-8")
     found = logaudit.scan(log, {"s3cr3t-value-of-a-setting-0001": "the setting X"})
     assert found == ["run.jsonl:2: an unmasked mobile number", "run.jsonl:3: an ID number",
