@@ -12,10 +12,12 @@ On a scratch database ``<db>_bench_dashboard`` of the server in DATABASE_URL (or
    the province (~440,000 rows), and the ``MonthlyStat`` ranking rows of each month, as the
    aggregate job would have written them;
 2. signs a staff user in through Django's test client and times each page ``--runs`` times (after
-   a warm-up): the province, a scene and a merchant over the default 30 days and over the whole
-   year, with the scene/merchant filters, a store page and the CSV export, next to a bare Django
-   view (``HttpResponse("ok")``) through the same middleware and client in the same run;
-3. prints the median and p99 in milliseconds of each.
+   a warm-up): the province, a scene, a merchant and a store over 30 days and over the whole
+   year, the scene/merchant filters, and the CSV export of the province, a scene and a merchant,
+   next to a bare Django view (``HttpResponse("ok")``) through the same middleware and client in
+   the same run (timed first and last);
+3. prints the p50, p95 and p99 in milliseconds of each, the slowest p99 and whether the goal
+   (every dashboard page's p99 under 300 ms) is met.
 
 Goal: every dashboard page under 300 ms.
 """
@@ -117,7 +119,12 @@ def seed(merchants: int, stores_per: int) -> dict:
     return {"stat_rows": stat_rows, "scope_rows": scope_rows, "merchant": merchant, "store": store}
 
 
-def timed(client, url: str, runs: int) -> tuple[float, float]:
+def percentile(samples: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted samples."""
+    return samples[min(len(samples) - 1, int(round(fraction * (len(samples) - 1))))]
+
+
+def timed(client, url: str, runs: int) -> tuple[float, float, float]:
     for _ in range(3):
         assert client.get(url).status_code == 200, url
     samples = []
@@ -127,8 +134,7 @@ def timed(client, url: str, runs: int) -> tuple[float, float]:
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, url
     samples.sort()
-    p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
-    return statistics.median(samples), p99
+    return statistics.median(samples), percentile(samples, 0.95), percentile(samples, 0.99)
 
 
 def main() -> None:
@@ -170,28 +176,44 @@ def main() -> None:
     user = get_user_model().objects.create_superuser("bench", password="bench-pass-2026")
     client = Client()  # no setup_test_environment(): its instrumented template rendering is not production
     client.force_login(user)
+    # every staff session needs its second factor (hub.staff.middleware): a real TOTP device, the
+    # session marked verified as django_otp.login marks it
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
 
     year = f"from={FIRST}&to={LAST}"
     month = f"from={LAST - timedelta(days=29)}&to={LAST}"
     pages = [
-        ("bare Django view (reference)", "/bench-bare/"),
         ("province, 30 days", f"/ops/?{month}"),
         ("province, 365 days", f"/ops/?{year}"),
         ("scene 菜场, 30 days", f"/ops/scene/market/?{month}"),
         ("scene 菜场, 365 days", f"/ops/scene/market/?{year}"),
         ("filter scene=餐饮, 365 days", f"/ops/?scene=restaurant&{year}"),
-        ("merchant, 365 days (filter)", f"/ops/?merchant={info['merchant']}&{year}"),
+        ("merchant page, 30 days", f"/ops/merchant/{info['merchant']}/?{month}"),
+        ("merchant page, 365 days", f"/ops/merchant/{info['merchant']}/?{year}"),
+        ("filter merchant=, 365 days", f"/ops/?merchant={info['merchant']}&{year}"),
+        ("store, 30 days", f"/ops/store/{info['store']}/?{month}"),
         ("store, 365 days", f"/ops/store/{info['store']}/?{year}"),
         ("CSV export province, 365 days", f"/ops/export.csv?{year}"),
+        ("CSV export scene, 365 days", f"/ops/export.csv?scene=market&{year}"),
+        ("CSV export merchant, 365 days", f"/ops/export.csv?merchant={info['merchant']}&{year}"),
     ]
-    print(f"\n{'page':<34} {'median ms':>10} {'p99 ms':>10}   ({args.runs} runs each, Django test client)")
-    worst = 0.0
-    for label, page in pages:
-        median, p99 = timed(client, page, args.runs)
-        if page != "/bench-bare/":
-            worst = max(worst, p99)
-        print(f"{label:<34} {median:>10.1f} {p99:>10.1f}")
-    print(f"\nslowest dashboard p99: {worst:.1f} ms (goal < 300 ms)")
+    reference = ("bare Django view (reference)", "/bench-bare/")
+    print(f"\n{'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}   ({args.runs} runs each, Django test client)")
+    worst_label, worst = "", 0.0
+    # the reference is timed first and last, so a machine that got busier during the run shows
+    for label, page in [reference, *pages, (reference[0] + ", again", reference[1])]:
+        median, p95, p99 = timed(client, page, args.runs)
+        if page != reference[1] and p99 > worst:
+            worst_label, worst = label, p99
+        print(f"{label:<34} {median:>8.1f} {p95:>8.1f} {p99:>8.1f}")
+    print(f"\nslowest dashboard p99: {worst:.1f} ms ({worst_label})")
+    print(f"goal p99 < 300 ms: {'met' if worst < 300 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -148,7 +148,8 @@ def dashboard_page(request, scene: str = "", merchant_id: int | None = None, sto
     context = {
         "scope": scope, "errors": errors, "cards": dashboard.cards(scope, values), "chart": chart,
         "stores": stores, "query": scope.query(), "scenes": list(dashboard.SCENES.items()),
-        "merchants": merchants.only("pk", "name").order_by("code")[:500],
+        "merchants": list(merchants.order_by("code").values_list("pk", "name")[:500]),
+        "merchant_pk": scope.merchant.pk if scope.merchant is not None else None,
         "export_url": f"{reverse('ops:export')}?{urlencode(scope.query())}",
     }
     return render(request, "ops/dashboard.html", context)

@@ -33,7 +33,13 @@ BEAT_LABELS = {"task": "任务名称", "regtask": "已注册任务"}
 
 
 def _beat_admins() -> None:
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from django_celery_beat.models import (
+        ClockedSchedule,
+        CrontabSchedule,
+        IntervalSchedule,
+        PeriodicTask,
+        SolarSchedule,
+    )
 
     def relabel(model_admin):
         cls = model_admin.__class__
@@ -42,6 +48,8 @@ def _beat_admins() -> None:
             field = super(new, self).formfield_for_dbfield(db_field, request, **kwargs)
             if field is not None and db_field.name in BEAT_LABELS:
                 field.label = BEAT_LABELS[db_field.name]
+            if field is not None and db_field.name == "crontab":
+                field.label_from_instance = crontab_choice  # not "… (m/h/dM/MY/d) …"
             return field
 
         new = type(cls.__name__, (cls,), {"__module__": cls.__module__,
@@ -56,9 +64,22 @@ def _beat_admins() -> None:
 
         @admin.display(description="调度方式")
         def scheduler_cn(self, obj):
-            return obj.scheduler
+            schedule = obj.scheduler
+            return crontab_choice(schedule) if isinstance(schedule, CrontabSchedule) else schedule
+
+        @admin.display(description="可读计划")
+        def crontab_translation(self, obj):
+            return describe_crontab(obj.crontab) if obj is not None and obj.crontab_id else ""
+
+        def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+            # the package's view puts English descriptions in for its script; these are Chinese
+            extra_context = {**(extra_context or {}), "readable_crontabs": {
+                schedule.pk: describe_crontab(schedule) for schedule in CrontabSchedule.objects.all()}}
+            return admin.ModelAdmin.changeform_view(self, request, object_id, form_url, extra_context)
 
         cls.scheduler_cn = scheduler_cn
+        cls.crontab_translation = crontab_translation
+        cls.changeform_view = changeform_view
         periodic.list_display = tuple("scheduler_cn" if name == "scheduler" else name for name in periodic.list_display)
 
     crontab = admin.site._registry.get(CrontabSchedule)  # noqa: SLF001
@@ -69,11 +90,49 @@ def _beat_admins() -> None:
         def human_readable_cn(self, obj):
             return describe_crontab(obj)
 
+        @admin.display(description="计划表达式")
+        def expression_cn(self, obj):
+            return crontab_choice(obj)
+
         cls.human_readable_cn = human_readable_cn
-        swap = {"human_readable": "human_readable_cn"}
+        cls.expression_cn = expression_cn
+        swap = {"human_readable": "human_readable_cn", "__str__": "expression_cn"}
         crontab.list_display = tuple(swap.get(name, name) for name in crontab.list_display)
         crontab.fields = tuple(swap.get(name, name) for name in crontab.fields)
         crontab.readonly_fields = tuple(swap.get(name, name) for name in crontab.readonly_fields)
+
+
+    # the package's own text of a crontab ("0 2 * * * (m/h/dM/MY/d) Asia/Shanghai") is in titles,
+    # breadcrumbs and a periodic task's name; a display method (no field, no migration)
+    CrontabSchedule.__str__ = crontab_choice
+
+    # the schedules' pages list their periodic tasks with the package's English "Task Name" column
+    for model in (CrontabSchedule, IntervalSchedule, SolarSchedule, ClockedSchedule):
+        schedule_admin = admin.site._registry.get(model)  # noqa: SLF001
+        if schedule_admin is not None:
+            schedule_admin.inlines = [_chinese_inline(inline) for inline in schedule_admin.inlines]
+
+
+def _chinese_inline(inline):
+    from django_celery_beat.models import PeriodicTask
+
+    if getattr(inline, "model", None) is not PeriodicTask or "task" not in inline.fields:
+        return inline
+
+    @admin.display(description=BEAT_LABELS["task"])
+    def task_cn(self, obj):
+        return obj.task
+
+    fields = tuple("task_cn" if name == "task" else name for name in inline.fields)
+    return type(inline.__name__, (inline,), {"__module__": inline.__module__, "task_cn": task_cn, "fields": fields,
+                                             "readonly_fields": fields})
+
+
+def crontab_choice(schedule) -> str:
+    """A crontab schedule as a choice or a column: its expression and its Chinese description."""
+    expression = " ".join(str(part) for part in (schedule.minute, schedule.hour, schedule.day_of_month,
+                                                  schedule.month_of_year, schedule.day_of_week))
+    return f"{expression}：{describe_crontab(schedule)}"
 
 
 class TaskFilter(admin.AllValuesFieldListFilter):
@@ -109,10 +168,15 @@ def _permission_widgets() -> None:
 
 
 def _with_permission_labels(cls):
+    from django.contrib.contenttypes.models import ContentType
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super(new, self).formfield_for_manytomany(db_field, request, **kwargs)
         if field is not None and db_field.name in ("permissions", "user_permissions"):
-            field.queryset = field.queryset.select_related("content_type")
+            # permissions of models that moved to another app (content types left behind) grant
+            # nothing; listed, they showed as "hub | clearingbatch | …"
+            live = [ct.pk for ct in ContentType.objects.all() if ct.model_class() is not None]
+            field.queryset = field.queryset.filter(content_type__in=live).select_related("content_type")
             field.label_from_instance = permission_label
         return field
 
