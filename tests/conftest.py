@@ -22,6 +22,13 @@ def _log_audit(django_test_environment):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _log_audit_attached(_log_audit):
+    from tests import logaudit
+
+    logaudit.attach()
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A run whose logs carry a mobile, an ID number, a token or a secret fails (tests/logaudit.py)."""
     from tests import logaudit

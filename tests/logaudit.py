@@ -43,6 +43,7 @@ def start() -> None:
     """Attach the audit handler to the root logger (call once the settings are configured)."""
     global _handler
     if _handler is not None:
+        attach()
         return
     from django.conf import settings
     from django.db.models.signals import pre_save
@@ -62,6 +63,14 @@ def start() -> None:
         for part in value if isinstance(value, list | tuple) else [value]:
             if isinstance(part, str) and len(part) >= 16:
                 _values[part] = f"the setting {name}"
+
+
+def attach() -> None:
+    """Put the handler back on the root logger if something reconfigured logging meanwhile
+    (a test's dictConfig drops it); called before every test."""
+    root = logging.getLogger()
+    if _handler is not None and _handler not in root.handlers:
+        root.addHandler(_handler)
 
 
 def problems() -> list[str]:
