@@ -52,7 +52,10 @@ def start() -> None:
     from members.models import Member
 
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    _handler = logging.FileHandler(LOG_FILE, mode="w", encoding="utf-8")
+    LOG_FILE.write_text("", encoding="utf-8")
+    # Appending, so that the handler reopens the file after a dictConfig closed it (logging.config
+    # closes every existing handler; one opened with mode "w" then drops each record silently).
+    _handler = logging.FileHandler(LOG_FILE, mode="a", encoding="utf-8")
     _handler.addFilter(RequestIdFilter())
     _handler.addFilter(RedactingFilter())
     _handler.setFormatter(JsonFormatter())
@@ -67,7 +70,8 @@ def start() -> None:
 
 def attach() -> None:
     """Put the handler back on the root logger if something reconfigured logging meanwhile
-    (a test's dictConfig drops it); called before every test."""
+    (a dictConfig, e.g. a Celery worker's set-up in a test, removes and closes it; it reopens
+    on its next record); called before every test."""
     root = logging.getLogger()
     if _handler is not None and _handler not in root.handlers:
         root.addHandler(_handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 
 import pytest
 
@@ -37,3 +38,13 @@ def test_a_members_mobile_is_noted_and_logging_it_leaves_it_masked():
     lines = logaudit.LOG_FILE.read_text(encoding="utf-8").splitlines()
     ours = [line for line in lines if "till looked up member" in line]
     assert ours and "139****1234" in ours[-1] and "13955501234" not in ours[-1]
+
+
+def test_the_audit_still_reads_the_log_after_logging_was_reconfigured(settings):
+    # logging.config closes every handler it finds, the audit's too: the audit must still see
+    # what is logged afterwards, or a leak after any reconfiguration would pass unnoticed.
+    logging.config.dictConfig(settings.LOGGING)
+    logaudit.attach()
+    logging.getLogger("hub.test").warning("after reconfiguration: marker 7f3a")
+    logaudit._handler.flush()
+    assert "after reconfiguration: marker 7f3a" in logaudit.LOG_FILE.read_text(encoding="utf-8")
