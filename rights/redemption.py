@@ -95,12 +95,12 @@ def check_applicable(right: Right, *, merchant, store, member, sale_fen: int, di
     """Is this right usable here, now, by this member, on this sale? RIGHT_NOT_APPLICABLE if not."""
     if right.status != Right.Status.ACTIVE:
         raise RightNotApplicable("权益未上线或已暂停")
-    if not right.providers.filter(pk=merchant.pk).exists():
+    if merchant.pk not in right.related_ids("providers"):
         raise RightNotApplicable("该权益不适用于本商户")
     if store is not None:
         if store.merchant_id != merchant.pk:
             raise ParamError("门店不属于该商户")
-        store_ids = set(right.stores.values_list("pk", flat=True))
+        store_ids = right.related_ids("stores")
         if store_ids and store.pk not in store_ids:
             raise RightNotApplicable("该权益不适用于本门店")
     if right.scenes and merchant.scene not in right.scenes:

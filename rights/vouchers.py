@@ -74,7 +74,7 @@ def check_member_eligible(right: Right, member: Member) -> None:
     """Tiers and consent (scenes and stores are checked where the right is used)."""
     if member.status != Member.Status.ACTIVE:
         raise RightNotApplicable("会员状态异常")
-    tier_ids = set(right.tiers.values_list("pk", flat=True))
+    tier_ids = right.related_ids("tiers")
     if tier_ids and member.tier_id not in tier_ids:
         raise RightNotApplicable("会员等级不符合该权益的领取条件")
     if right.requires_consent and not Consent.objects.filter(
