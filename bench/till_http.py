@@ -12,8 +12,12 @@
    so the load generator (wrk, a C program) spends no CPU on crypto.
 4. Prints calls/s, p50/p95/p99 latency (wrk), and errors: transport errors and non-2xx from wrk,
    and every call the hub answered with anything but success (from its own TillCall record).
-5. Batch upload: ``--batches`` native store-and-forward calls of 1,000 offline earns each, sent
-   over ``--batch-connections`` connections; prints postings/s (two postings per earn).
+5. The reference, on the same gunicorn (bench/mp_settings.py: the hub's settings and middleware,
+   plus a bare Django JSON view at /bench/bare that touches no database) with the same wrk
+   connections and duration: the bare view's requests/s, and ``ratio to bare Django view``.
+6. Batch upload: ``--batches`` native store-and-forward calls of 1,000 offline earns each, sent
+   over ``--batch-connections`` connections; prints postings/s (two postings per earn), and
+   ``pgbench -N`` on the same server for ``ratio to pgbench``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ledger import bench_url, recreate_database, setup_django  # noqa: E402
+from ledger import bench_url, pgbench, recreate_database, setup_django  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "fangxiang"
 MIX = (("identify", 40), ("earn", 30), ("redeem", 20), ("refund", 10))
@@ -272,18 +276,102 @@ def send_batches(specs: list, port: int, connections: int) -> tuple[int, float]:
 def start_gunicorn(url: str, workers: int, port: int, key_file: Path) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=url, DEBUG="0", ALLOWED_HOSTS="127.0.0.1,localhost", LOG_LEVEL="WARNING",
                FANGXIANG_HUB_PRIVATE_KEY=key_file.read_text(), CONN_MAX_AGE="600",
-               GATEWAY_RATE_LIMIT_PER_MINUTE="10000000")
+               GATEWAY_RATE_LIMIT_PER_MINUTE="10000000", DJANGO_SETTINGS_MODULE="mp_settings",
+               PYTHONPATH=f"{ROOT / 'bench'}{os.pathsep}{ROOT}")
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     proc = subprocess.Popen([gunicorn, "hub.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level",
                              "warning", "--backlog", "2048"], cwd=ROOT, env=env, start_new_session=True)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/gateway/fangxiang/public-key", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/bare", timeout=1)
             return proc
         except OSError:
             time.sleep(0.2)
     proc.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def profile_calls(requests_file: Path, count: int) -> None:
+    """Send ``count`` pre-signed calls through Django's WSGI handler in this process, profiled."""
+    import cProfile
+    import pstats
+
+    from django.test import Client
+
+    client = Client()
+    lines = requests_file.read_text().splitlines()[:count]
+    calls = []
+    for line in lines:
+        method, path, ctype, headers, body = line.split("\t", 4)
+        body = body.replace("\\n", "\n").replace("\\t", "\t").replace("\\\\", "\\").encode("latin-1")
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in
+                 (h.split("\002", 1) for h in headers.split("\001") if h)}
+        calls.append((method, path, ctype, body, extra))
+    from django.db import connection
+
+    statements: dict[str, list] = {}
+
+    def timed(execute, sql, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            entry = statements.setdefault(sql, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - t0
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    codes: dict[int, int] = {}
+    with connection.execute_wrapper(timed):
+        for method, path, ctype, body, extra in calls:
+            client.cookies.clear()  # as wrk: no call carries another's cookies
+            status = client.generic(method, path, body, content_type=ctype, **extra).status_code
+            codes[status] = codes.get(status, 0) + 1
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    print(f"{len(calls)} calls in {elapsed:.2f}s = {1000 * elapsed / len(calls):.2f} ms per call; statuses {codes}")
+    dump = requests_file.parent / "profile.pstats"
+    profiler.dump_stats(dump)
+    print(f"profile saved to {dump} (python -m pstats {dump})")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    total = sum(n for n, _ in statements.values())
+    print(f"SQL through Django: {total / len(calls):.1f} statements per call, "
+          f"{1000 * sum(t for _, t in statements.values()) / len(calls):.2f} ms per call; the costliest:")
+    for sql, (n, spent) in sorted(statements.items(), key=lambda kv: -kv[1][1])[:15]:
+        print(f"  {1000 * spent / len(calls):6.2f} ms/call  {n:6d}×  {' '.join(sql.split())[:160]}")
+
+
+def cpu_by_program() -> dict[str, float]:
+    """CPU seconds (user + system, including reaped children) of every process on this machine,
+    by program: gunicorn (its workers), postgres (its backends), wrk."""
+    totals: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().rpartition(")")
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = rest.split()
+        name = head.partition("(")[2]
+        program = ("gunicorn" if any(b"gunicorn" in part for part in cmdline[:2]) else
+                   "postgres" if name.startswith("postgres") else "wrk" if name.startswith("wrk") else None)
+        if program:
+            totals[program] = totals.get(program, 0.0) + sum(int(f) for f in fields[11:15]) / tick
+    return totals
+
+
+def wrk(args: argparse.Namespace, url: str, *script: str) -> tuple[dict, str]:
+    """One wrk run of ``args.seconds`` over ``args.connections``; (RESULT figures, wrk's report)."""
+    out = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.seconds}s",
+                          "--timeout", "5s", *(("-s", script[0]) if script else ()), url, "--", *script[1:]],
+                         capture_output=True, text=True, check=True).stdout
+    report, _, result = out.partition("RESULT")
+    return dict(re.findall(r"(\w+)=(\d+)", result)), report.strip()
 
 
 def main() -> None:
@@ -297,6 +385,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--batches", type=int, default=10, help="native batch uploads of 1,000 earns")
     parser.add_argument("--batch-connections", type=int, default=2)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="instead of the load: the first N pre-signed calls in this process through the "
+                             "whole WSGI stack (middleware included) under cProfile, then where the time goes")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
@@ -315,24 +406,30 @@ def main() -> None:
     print(f"seeded and signed {sum(counts.values()):,} requests {counts} and {len(batches)} batches "
           f"in {time.perf_counter() - t0:.0f}s")
     (work / "script.lua").write_text(LUA)
+    (work / "bare.lua").write_text(LUA[LUA.index("function done"):])
 
     from django.db import connection
 
+    if args.profile:
+        profile_calls(requests_file, args.profile)
+        return
     connection.close()
     server = start_gunicorn(url, args.workers, args.port, FIXTURES / "hub_test_private.pem")
     try:
-        out = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.seconds}s",
-                              "--timeout", "5s", "-s", str(work / "script.lua"), f"http://127.0.0.1:{args.port}",
-                              "--", str(requests_file), str(args.threads)],
-                             capture_output=True, text=True, check=True).stdout
+        cpu0 = cpu_by_program()
+        result, report = wrk(args, f"http://127.0.0.1:{args.port}", str(work / "script.lua"), str(requests_file),
+                             str(args.threads))
+        cpu1 = cpu_by_program()
+        bare, _ = wrk(args, f"http://127.0.0.1:{args.port}/bench/bare", str(work / "bare.lua"))
         written, batch_seconds = send_batches(batches, args.port, args.batch_connections) if batches else (0, 0.0)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    result = dict(re.findall(r"(\w+)=(\d+)", out.split("RESULT", 1)[1]))
     sent = int(result["requests"])
     seconds = int(result["duration_us"]) / 1e6
-    print(out.split("RESULT")[0].strip())
+    bare_per_s = int(bare["requests"]) / (int(bare["duration_us"]) / 1e6)
+    print(report)
+    tps = pgbench(base_url, args.workers, args.seconds) if batches else 0.0
 
     from django.db.models import Count
 
@@ -344,14 +441,22 @@ def main() -> None:
     print(f"{sent:,} calls in {seconds:.1f}s = {sent / seconds:,.0f} calls/s with {args.connections} connections, "
           f"{args.workers} gunicorn workers")
     print(f"latency p50 {int(result['p50']) / 1000:.1f} ms, p95 {int(result['p95']) / 1000:.1f} ms, "
-          f"p99 {int(result['p99']) / 1000:.1f} ms   (goal: >= 1,000 calls/s, p99 <= 50 ms)")
+          f"p99 {int(result['p99']) / 1000:.1f} ms")
     print(f"transport errors {result['errors']}, non-2xx {result['non2xx']}, hub refusals {failures or 'none'}")
+    print("CPU per call: " + ", ".join(f"{name} {1000 * (cpu1.get(name, 0) - cpu0.get(name, 0)) / max(1, sent):.2f} ms"
+                                       for name in ("gunicorn", "postgres", "wrk")) + f" ({os.cpu_count()} CPUs)")
+    print(f"bare Django JSON view, same server: {bare_per_s:,.0f} req/s, p50 {int(bare['p50']) / 1000:.1f} ms, "
+          f"p99 {int(bare['p99']) / 1000:.1f} ms (errors {bare['errors']}, non-2xx {bare['non2xx']})")
+    print(f"ratio to bare Django view: {sent / seconds / bare_per_s:.2f}   (goal >= 0.5); "
+          f"p99 {int(result['p99']) / max(1, int(bare['p99'])):.1f}x the bare view's   (goal <= 3)")
     if batches:
+        postings_per_s = 2 * written / batch_seconds
         print(f"batch upload: {len(batches)} × 1,000 earns over {args.batch_connections} connections: {written:,} earns "
-              f"in {batch_seconds:.2f}s = {2 * written / batch_seconds:,.0f} postings/s   (goal >= 10,000)")
+              f"in {batch_seconds:.2f}s = {postings_per_s:,.0f} postings/s")
+        print(f"batch ratio to pgbench: {postings_per_s / tps:.2f}   (pgbench -N {tps:,.0f} tps; goal >= 3)")
     if sent > sum(counts.values()):
         print("note: the run outlasted the pre-signed requests; repeats were refused as replays — raise --rate")
-    print(json.dumps({"calls_per_s": round(sent / seconds), "answered": answered}))
+    print(json.dumps({"calls_per_s": round(sent / seconds), "bare_per_s": round(bare_per_s), "answered": answered}))
 
 
 if __name__ == "__main__":
