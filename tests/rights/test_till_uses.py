@@ -193,3 +193,28 @@ def test_display_code_identify_then_earn_by_display_code_names_the_member(shop):
     again = till.earn(place=now(shop), member=MemberName.parse(fresh), request_no="DC1", amount_fen=9000,
                       rights_used=(RightUse(ref(other, shop), 1000),))
     assert again == answer
+
+
+def test_identify_reads_the_rights_in_two_statements_and_each_right_is_still_checked(
+        shop, django_assert_num_queries):
+    # Vouchers of three rights, one of them restricted to another store, and two tier discounts,
+    # one for another store only: the restricted ones are not offered here, and however many
+    # rights there are, reading them costs the catalogue and the vouchers, one statement each.
+    elsewhere = Store.objects.create(merchant=shop.merchant, code="TU-ELSEWHERE", name="别处门店")
+    rights = [right(shop, exclusive=False) for _ in range(3)]
+    rights[2].stores.add(elsewhere)
+    held = [claim(r) for r in rights]
+    here = right(shop, kind=Right.Kind.TIER_DISCOUNT, off_fen=None, settlement_fen=None, valid_days=None, rate_bp=9500)
+    there = right(shop, kind=Right.Kind.TIER_DISCOUNT, off_fen=None, settlement_fen=None, valid_days=None, rate_bp=9000)
+    there.stores.add(elsewhere)
+    gold, at = member(), timezone.now()
+    with django_assert_num_queries(2):
+        items = rights_till.rights_for(merchant=shop.merchant, store=shop.store, member=gold, now=at)
+    codes = {item["code"] for item in items}
+    assert {ref(held[0], shop), ref(held[1], shop), here.code} <= codes
+    assert ref(held[2], shop) not in codes and there.code not in codes
+    # The same decisions as checking each right on its own (with its queries).
+    for r, code in ((rights[0], ref(held[0], shop)), (rights[2], ref(held[2], shop)), (here, here.code),
+                    (there, there.code)):
+        assert rights_till._usable_here(Right.objects.get(pk=r.pk), merchant=shop.merchant, store=shop.store,
+                                        member=gold, now=at) == (code in codes)
