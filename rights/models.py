@@ -22,7 +22,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import F, OuterRef, Q
+from django.db.models import F, Q
 
 
 class Right(models.Model):
@@ -166,22 +166,9 @@ class Right(models.Model):
     def is_voucher(self) -> bool:
         return self.kind in self.VOUCHER_KINDS
 
-    _RELATIONS = {"providers": "merchant_id", "stores": "store_id", "tiers": "tier_id"}
-
-    @classmethod
-    def with_relation_ids(cls, queryset):
-        """``queryset`` with the ids of each right's providers, stores and tiers as arrays, in the
-        same statement (``related_ids`` reads them instead of a query per relation per right)."""
-        from django.contrib.postgres.expressions import ArraySubquery
-
-        return queryset.annotate(**{
-            f"{name}_id_list": ArraySubquery(getattr(cls, name).through.objects.filter(right_id=OuterRef("pk"))
-                                             .order_by().values(column))
-            for name, column in cls._RELATIONS.items()})
-
     def related_ids(self, relation: str) -> set[int]:
-        """The ids of this right's ``providers``, ``stores`` or ``tiers``: annotated by
-        ``with_relation_ids`` if the right came from such a query, else one query."""
+        """The ids of this right's ``providers``, ``stores`` or ``tiers``: read with the right
+        (``<relation>_id_list``, as identify's statement does, rights.till) or else one query."""
         annotated = getattr(self, f"{relation}_id_list", None)
         if annotated is not None:
             return set(annotated)

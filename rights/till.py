@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import DEFAULT_DB_ALIAS
+
+from hub.db import fetch_prepared
 from hub.errors import DomainError, ParamError, RightNotApplicable, VoucherNotFound
 from hub.gateway.canonical import RightUse
 from members.models import Member
@@ -99,31 +102,65 @@ def check_voucher_here(voucher: Voucher, *, merchant, store, member, now: dateti
                                 sale_fen=voucher.right.threshold_fen or 0, discount_fen=0, now=now)
 
 
+_CATALOGUE_SQL = None
+
+
+def _catalogue_sql() -> str:
+    """One statement for identify: the merchant's active till rights (every column of Right),
+    the ids of each one's providers, stores and tiers, and the member's usable vouchers of it as
+    ``[[id, expires_at], …]`` (soonest expiry first, at most MAX_ITEMS)."""
+    global _CATALOGUE_SQL
+    if _CATALOGUE_SQL is None:
+        columns = ", ".join(f"r.{field.column}" for field in Right._meta.concrete_fields)
+        _CATALOGUE_SQL = f"""
+            SELECT {columns},
+                   ARRAY(SELECT merchant_id FROM rights_right_providers WHERE right_id = r.id),
+                   ARRAY(SELECT store_id FROM rights_right_stores WHERE right_id = r.id),
+                   ARRAY(SELECT tier_id FROM rights_right_tiers WHERE right_id = r.id),
+                   CASE WHEN r.kind = ANY(%s) THEN (
+                       SELECT coalesce(json_agg(json_build_array(v.id, v.expires_at) ORDER BY v.expires_at, v.id), '[]')
+                         FROM (SELECT v.id, v.expires_at FROM rights_voucher v
+                                WHERE v.right_id = r.id AND v.member_id = %s AND v.state = ANY(%s)
+                                  AND v.expires_at > %s AND v.valid_from <= %s AND v.id <> %s
+                                ORDER BY v.expires_at, v.id LIMIT {MAX_ITEMS}) v)
+                   END
+              FROM rights_right r
+             WHERE r.status = %s AND r.kind = ANY(%s)
+               AND EXISTS (SELECT 1 FROM rights_right_providers p WHERE p.right_id = r.id AND p.merchant_id = %s)
+             ORDER BY r.code"""
+    return _CATALOGUE_SQL
+
+
 def rights_for(*, merchant, store, member, now: datetime, shown: Voucher | None = None) -> list[dict]:
     """The canonical ``rights`` items of identify: the shown voucher first, then the member's
     other vouchers usable here (soonest expiry first), then the tier discounts.
 
-    The merchant's active till rights come in one statement with their providers, stores and
-    tiers (``Right.with_relation_ids``), so that checking each costs no further query; the
-    member's vouchers in a second, only when one of those rights is a voucher."""
+    One prepared statement reads the merchant's active till rights with their providers', stores'
+    and tiers' ids (``Right.related_ids`` then answers ``check_applicable`` without a query) and
+    the member's usable vouchers of each; the profile of bench/till_http.py had the ORM's six
+    statements (and building them) as most of an identify."""
+    names = [field.attname for field in Right._meta.concrete_fields]
+    rows = fetch_prepared(_catalogue_sql(), [
+        list(Right.VOUCHER_KINDS), member.pk, [State.PENDING, State.AVAILABLE], now, now, getattr(shown, "pk", 0) or 0,
+        Right.Status.ACTIVE, list(TILL_KINDS), merchant.pk])
     items = []
-    catalogue = {right.pk: right for right in Right.with_relation_ids(
-        Right.objects.filter(providers=merchant, status=Right.Status.ACTIVE, kind__in=TILL_KINDS)).order_by("code")}
-    if shown is None and not catalogue:
-        return items  # a merchant without rights at its tills: one query
+    if shown is None and not rows:
+        return items  # a merchant without rights at its tills
     if shown is not None:
         items.append(_item(shown.right, code=voucher_ref(voucher=shown, merchant=merchant), voucher=True))
-    voucher_rights = [pk for pk, right in catalogue.items() if right.is_voucher]
-    held = (vouchers.usable_vouchers(member=member, now=now).filter(right_id__in=voucher_rights)
-            .exclude(pk=getattr(shown, "pk", None))[:MAX_ITEMS]) if voucher_rights else []
+    catalogue, held = [], []
+    for row in rows:
+        right = Right.from_db(DEFAULT_DB_ALIAS, names, row[:len(names)])
+        right.providers_id_list, right.stores_id_list, right.tiers_id_list, vouchers_json = row[len(names):]
+        catalogue.append(right)
+        held += [(datetime.fromisoformat(expires), voucher_id, right) for voucher_id, expires in vouchers_json or ()]
     checked: dict[int, bool] = {}
-    for voucher in held:
-        right = catalogue[voucher.right_id]
+    for _, voucher_id, right in sorted(held, key=lambda h: h[:2])[:MAX_ITEMS]:
         if right.pk not in checked:
             checked[right.pk] = _usable_here(right, merchant=merchant, store=store, member=member, now=now)
         if checked[right.pk]:
-            items.append(_item(right, code=voucher_ref(voucher=voucher, merchant=merchant), voucher=True))
-    discounts = [right for right in catalogue.values() if right.kind == Right.Kind.TIER_DISCOUNT]
+            items.append(_item(right, code=voucher_ref(voucher=voucher_id, merchant=merchant), voucher=True))
+    discounts = [right for right in catalogue if right.kind == Right.Kind.TIER_DISCOUNT]
     for right in discounts[:MAX_ITEMS]:
         if _usable_here(right, merchant=merchant, store=store, member=member, now=now):
             items.append(_item(right, code=right.code, voucher=False))
