@@ -19,6 +19,7 @@ or a voucher at most once per sale.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
@@ -102,17 +103,14 @@ def check_voucher_here(voucher: Voucher, *, merchant, store, member, now: dateti
                                 sale_fen=voucher.right.threshold_fen or 0, discount_fen=0, now=now)
 
 
-_CATALOGUE_SQL = None
-
-
+@functools.cache
 def _catalogue_sql() -> str:
     """One statement for identify: the merchant's active till rights (every column of Right),
     the ids of each one's providers, stores and tiers, and the member's usable vouchers of it as
-    ``[[id, expires_at], …]`` (soonest expiry first, at most MAX_ITEMS)."""
-    global _CATALOGUE_SQL
-    if _CATALOGUE_SQL is None:
-        columns = ", ".join(f"r.{field.column}" for field in Right._meta.concrete_fields)
-        _CATALOGUE_SQL = f"""
+    ``[[id, expires_at], …]`` (soonest expiry first, at most MAX_ITEMS). "Usable" is
+    ``vouchers.usable_vouchers``'s filter, written in SQL."""
+    columns = ", ".join(f"r.{field.column}" for field in Right._meta.concrete_fields)
+    return f"""
             SELECT {columns},
                    ARRAY(SELECT merchant_id FROM rights_right_providers WHERE right_id = r.id),
                    ARRAY(SELECT store_id FROM rights_right_stores WHERE right_id = r.id),
@@ -128,7 +126,6 @@ def _catalogue_sql() -> str:
              WHERE r.status = %s AND r.kind = ANY(%s)
                AND EXISTS (SELECT 1 FROM rights_right_providers p WHERE p.right_id = r.id AND p.merchant_id = %s)
              ORDER BY r.code"""
-    return _CATALOGUE_SQL
 
 
 def rights_for(*, merchant, store, member, now: datetime, shown: Voucher | None = None) -> list[dict]:

@@ -290,6 +290,7 @@ def deactivate(*, voucher: Voucher, actor, reason: str, now: datetime | None = N
 
 
 def usable_vouchers(*, member: Member, now: datetime | None = None, right: Right | None = None):
+    """The member's vouchers usable now (rights.till's identify statement has the same filter in SQL)."""
     now = now or timezone.now()
     qs = Voucher.objects.filter(member=member, state__in=[State.PENDING, State.AVAILABLE], expires_at__gt=now,
                                 valid_from__lte=now, right__status=Right.Status.ACTIVE).select_related("right")
