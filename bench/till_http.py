@@ -293,14 +293,15 @@ def start_gunicorn(url: str, workers: int, port: int, key_file: Path) -> subproc
 
 
 def profile_calls(requests_file: Path, count: int) -> None:
-    """Send ``count`` pre-signed calls through Django's WSGI handler in this process, profiled."""
+    """Send ``count`` pre-signed calls through Django's WSGI handler in this process, profiled, after
+    ``count`` others unprofiled, timed by dialect and operation."""
     import cProfile
     import pstats
 
     from django.test import Client
 
     client = Client()
-    lines = requests_file.read_text().splitlines()[:count]
+    lines = requests_file.read_text().splitlines()[:2 * count]
     calls = []
     for line in lines:
         method, path, ctype, headers, body = line.split("\t", 4)
@@ -308,6 +309,7 @@ def profile_calls(requests_file: Path, count: int) -> None:
         extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in
                  (h.split("\002", 1) for h in headers.split("\001") if h)}
         calls.append((method, path, ctype, body, extra))
+    calls, timing_calls = calls[:count], calls[count:]
     from django.db import connection
 
     statements: dict[str, list] = {}
@@ -320,6 +322,32 @@ def profile_calls(requests_file: Path, count: int) -> None:
             entry = statements.setdefault(sql, [0, 0.0])
             entry[0] += 1
             entry[1] += time.perf_counter() - t0
+
+    from django.db.models import Max
+
+    from hub.models import TillCall
+
+    # First the real time per dialect and operation, unprofiled, on calls the profile does not
+    # send (the call records say which dialect and operation each one was: calls run in order).
+    before = TillCall.objects.aggregate(last=Max("id"))["last"] or 0
+    spent = []
+    for method, path, ctype, body, extra in timing_calls:
+        client.cookies.clear()
+        t0 = time.perf_counter()
+        client.generic(method, path, body, content_type=ctype, **extra)
+        spent.append(time.perf_counter() - t0)
+    kinds = list(TillCall.objects.filter(id__gt=before).order_by("id").values_list("vendor", "op"))
+    if len(kinds) == len(spent):
+        by_kind: dict[tuple, list] = {}
+        for kind, seconds in zip(kinds, spent, strict=True):
+            by_kind.setdefault(kind, []).append(seconds)
+        print(f"real time per call, unprofiled ({len(spent)} calls, {1000 * sum(spent) / len(spent):.2f} ms mean):")
+        for (vendor, op), times in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])):
+            times.sort()
+            print(f"  {vendor:10s} {op:9s} {len(times):5d}×  mean {1000 * sum(times) / len(times):6.2f} ms  "
+                  f"p50 {1000 * times[len(times) // 2]:6.2f} ms  share {100 * sum(times) / sum(spent):4.1f}%")
+    else:  # another process wrote call records meanwhile
+        print(f"real time per call, unprofiled: {1000 * sum(spent) / len(spent):.2f} ms mean")
 
     profiler = cProfile.Profile()
     started = time.perf_counter()
