@@ -17,6 +17,8 @@ pooler that cannot keep prepared statements (pgbouncer older than 1.21).
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -40,3 +42,47 @@ def fetch_prepared(sql: str, params: list | tuple) -> list[tuple]:
                 return raw.fetchall()
             finally:
                 raw.close()
+
+
+@functools.cache
+def _model_columns(model, alias: str) -> tuple[str, tuple[str, ...], tuple]:
+    """Every concrete column of a model under a table alias, its attnames, and the fields whose
+    values need ``from_db_value`` (a JSONField's text, an encrypted field's bytes)."""
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
+    converters = tuple((n, field) for n, field in enumerate(fields) if hasattr(field, "from_db_value"))
+    return columns, tuple(field.attname for field in fields), converters
+
+
+def _instance(model, alias: str, values: list):
+    _, names, converters = _model_columns(model, alias)
+    for n, field in converters:
+        values[n] = field.from_db_value(values[n], None, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+def load_joined(models: tuple[tuple[type, str], ...], rest: str, params: list | tuple, *,
+                extra: str = "") -> list[tuple]:
+    """Rows of instances, one of each ``(model, alias)``, for ``SELECT <their columns>[, extra]
+    <rest>`` (``rest`` names the tables by those aliases: ``FROM … JOIN … WHERE …``), read with
+    ``fetch_prepared`` and built as the ORM builds them (``from_db``, field converters), without
+    its statement compiler: for the few lookups every till call makes. With ``extra`` (more
+    select expressions) each row ends with their values."""
+    columns = [_model_columns(model, alias)[0] for model, alias in models]
+    widths = [len(_model_columns(model, alias)[1]) for model, alias in models]
+    sql = f"SELECT {', '.join(columns)}{', ' + extra if extra else ''} {rest}"
+    out = []
+    for row in fetch_prepared(sql, params):
+        start, items = 0, []
+        for (model, alias), width in zip(models, widths, strict=True):
+            items.append(_instance(model, alias, list(row[start:start + width])))
+            start += width
+        out.append((*items, *row[start:]))
+    return out
+
+
+def load_prepared(model, where: str, params: list | tuple) -> list:
+    """Instances of one model: ``load_joined`` of its table alone, ``where`` naming it ``x``."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return [row[0] for row in load_joined(((model, "x"),), f"FROM {table} x {where}", params)]

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 
+from hub.db import load_prepared
 from hub.errors import DomainError, IdempotencyKeyReused, NoAuth, OrderReversed, ParamError
 from points import rules
 from points.models import Agreement, Campaign, Operation, Program
@@ -169,7 +170,9 @@ def replay(op: Operation, *, fp: str, kind: str) -> dict:
 
 
 def existing_operation(merchant, request_no: str, *, for_update: bool = False) -> Operation | None:
-    qs = Operation.objects.filter(merchant=merchant, request_no=request_no)
-    if for_update:
-        qs = qs.select_for_update()
-    return qs.first()
+    """The operation of this merchant's request number, if the hub has seen it: every write of
+    the till asks first, so it is one prepared statement (the ORM's filter().first() cost about
+    3 ms per write to build, profiled by bench/till_http.py --profile)."""
+    where = "WHERE merchant_id = %s AND request_no = %s" + (" FOR UPDATE" if for_update else "")
+    found = load_prepared(Operation, where, [getattr(merchant, "pk", merchant), request_no])
+    return found[0] if found else None
