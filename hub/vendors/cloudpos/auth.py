@@ -19,9 +19,10 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.middleware.csrf import CsrfViewMiddleware
 
+from hub.db import load_joined
 from hub.errors import NoAuth, RateLimited
 from hub.gateway import throttle
-from hub.models import Cashier, PosDevice
+from hub.models import Cashier, Credential, Merchant, PosDevice, Store, Terminal
 
 DEVICE_COOKIE = "hub_pos_device"
 SEEN_KEY = "pos_seen"  # session key: when the cashier last did something (epoch seconds)
@@ -61,12 +62,14 @@ def csrf_ok(request) -> bool:
 
 
 def cashier_of(user) -> Cashier | None:
+    """The active cashier of this user at an active merchant, or None (one prepared statement:
+    every cloud-POS call asks; ``cashier.merchant`` loads on first use)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
-    cashier = Cashier.objects.filter(user=user, active=True).select_related("merchant").first()
-    if cashier is None or not cashier.merchant.is_active:
-        return None
-    return cashier
+    found = load_joined(((Cashier, "c"),), "FROM hub_cashier c JOIN hub_merchant m ON m.id = c.merchant_id "
+                                            "WHERE c.user_id = %s AND c.active AND m.status = %s",
+                        [user.pk, Merchant.Status.ACTIVE])
+    return found[0][0] if found else None
 
 
 def session_cashier(request, *, touch: bool = True) -> Cashier:
@@ -87,25 +90,47 @@ def session_cashier(request, *, touch: bool = True) -> Cashier:
     return cashier
 
 
+_DEVICE = """FROM hub_posdevice d
+                JOIN hub_credential k ON k.id = d.credential_id
+                JOIN hub_terminal t ON t.id = d.terminal_id
+                JOIN hub_store s ON s.id = t.store_id
+               WHERE k.app_key = %s AND k.status = %s AND t.active AND s.active"""
+# Whether a cashier may act at the device's store (0: no cashier asked about).
+_MAY_ACT = "EXISTS (SELECT 1 FROM hub_cashier_stores cs WHERE cs.cashier_id = %s AND cs.store_id = s.id)"
+
+
+def _device(app_key: str, cashier_id: int = 0) -> tuple[PosDevice, bool] | None:
+    """The usable device of this app key with its terminal and store (one prepared statement,
+    every cloud-POS call asks), and whether that cashier may act at its store."""
+    found = load_joined(((PosDevice, "d"), (Terminal, "t"), (Store, "s")), _DEVICE,
+                        [cashier_id, app_key, Credential.Status.ACTIVE], extra=_MAY_ACT)
+    if not found:
+        return None
+    device, terminal, store, may_act = found[0]
+    terminal.store = store
+    device.terminal = terminal
+    return device, may_act
+
+
 def device_for(app_key: str) -> PosDevice | None:
-    return (PosDevice.objects.filter(credential__app_key=app_key, credential__status="active",
-                                     terminal__active=True, terminal__store__active=True)
-            .select_related("terminal__store__merchant", "credential").first())
+    found = _device(app_key)
+    return found[0] if found else None
 
 
 def check_place(*, cashier: Cashier, app_key: str, store_code: str, terminal_code: str) -> PosDevice:
     """The device of this app key is the terminal the call names, and the cashier may act there:
     same merchant, one of the cashier's stores. NO_AUTH otherwise."""
-    device = device_for(app_key)
-    if device is None:
+    found = _device(app_key, cashier.pk)
+    if found is None:
         raise NoAuth("设备未登记或已停用，请重新登记")
+    device, may_act = found
     terminal = device.terminal
     store = terminal.store
     if store.merchant_id != cashier.merchant_id:
         raise NoAuth("收银员不属于该设备的商户")
     if (store_code and store_code != store.code) or (terminal_code and terminal_code != terminal.code):
         raise NoAuth("门店或终端与本设备登记的不符")
-    if not cashier.stores.filter(pk=store.pk).exists():
+    if not may_act:
         raise NoAuth("该收银员无权在本门店操作")
     return device
 
@@ -141,4 +166,7 @@ def request_device(request) -> PosDevice | None:
         return None
     if credential.vendor.code != "cloudpos" or matching_secret(secret, credentials.active_secrets(credential)) is None:
         return None
-    return device_for(app_key)
+    device = device_for(app_key)
+    if device is not None:
+        device.credential = credential
+    return device
