@@ -160,8 +160,9 @@ class CloudPosAdapter:
 
     def build_request(self, command: TillCommand, *, keys: CredentialKeys, nonce: str, timestamp: datetime) -> RequestSpec:
         """A request as the page sends it, with the cookies of an enrolled device and of a signed-in
-        sandbox cashier (a session made here: tests and the bench only; hub.vendors.cloudpos.demo
-        seeds the cashier)."""
+        sandbox cashier: the session ``extra["session_key"]`` names (a till keeps one for a shift),
+        else a new one made here (tests and the bench only; hub.vendors.cloudpos.demo seeds the
+        cashier)."""
         from hub.vendors.cloudpos.demo import sandbox_session
 
         c = command
@@ -178,7 +179,8 @@ class CloudPosAdapter:
         csrf = secrets.token_hex(16)
         secret = keys.secret or (keys.secrets[0] if keys.secrets else "")
         cookies = {auth.DEVICE_COOKIE: auth.device_cookie(keys.app_key, secret), settings.CSRF_COOKIE_NAME: csrf,
-                   settings.SESSION_COOKIE_NAME: sandbox_session(self.sandbox, app_key=keys.app_key)}
+                   settings.SESSION_COOKIE_NAME: c.extra.get("session_key") or sandbox_session(self.sandbox,
+                                                                                          app_key=keys.app_key)}
         return RequestSpec(method="POST", path=f"/{self.mount}{c.op}",
                            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                            content_type="application/json; charset=utf-8",
