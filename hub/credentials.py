@@ -6,9 +6,10 @@ vendor's registered RSA public key (Fangxiang's RSA2); which one is decided by t
 the plaintext is the return value of ``issue_credential`` / ``rotate_credential`` and nothing
 else shows it again. Only signature verification reads it back, through ``active_secrets``.
 
-Every change (rotate, revoke, a new public key) takes effect at the gateway immediately: the
-credential's version stamp in the shared cache is bumped on commit, and each worker re-reads a
-credential whose stamp changed (hub.gateway.service).
+Every change (rotate, revoke, a new public key, or any other update of the row) takes effect at
+the gateway immediately: a worker admits a call only while the credential row's version (its
+``xmin`` and ``ctid``, read as ``row_version`` by ``credential_for_app_key``) is the one it verified the call
+against, and otherwise reads the row again and verifies again (hub.gateway.service).
 
 Rotation keeps the previous secret valid for an overlap window so tills can be re-configured
 without downtime. There is one previous slot: rotating again inside the window drops the oldest
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from hub.errors import NoAuth, ParamError
@@ -148,16 +150,6 @@ def _refresh(target: Credential, source: Credential) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
 
 
-def _changed(credential: Credential) -> None:
-    """Once committed, every gateway worker re-reads the credential on its next call: a rotation or
-    revocation takes effect immediately, not when a worker's cached copy expires."""
-    from hub.gateway.service import bump_credential_version
-
-    app_key = credential.app_key
-    bump_credential_version(app_key)  # now, and again once committed: a worker that re-read the
-    transaction.on_commit(lambda: bump_credential_version(app_key))  # old row meanwhile re-reads again
-
-
 @transaction.atomic
 def rotate_credential(*, credential: Credential, overlap: timedelta = DEFAULT_OVERLAP) -> str:
     """Give the credential a new secret; the current one stays valid until now + ``overlap``.
@@ -183,7 +175,6 @@ def rotate_credential(*, credential: Credential, overlap: timedelta = DEFAULT_OV
     locked.secret = new_secret
     locked.rotated_at = now
     locked.save(update_fields=["secret", "previous_secret", "previous_valid_until", "rotated_at"])
-    _changed(locked)
     _refresh(credential, locked)
     logger.info("credential rotated app_key=%s previous_valid_until=%s", locked.app_key, locked.previous_valid_until)
     return new_secret
@@ -200,7 +191,6 @@ def revoke_credential(*, credential: Credential) -> None:
     locked.previous_secret = ""
     locked.previous_valid_until = None
     locked.save(update_fields=["status", "revoked_at", "previous_secret", "previous_valid_until"])
-    _changed(locked)
     _refresh(credential, locked)
     logger.info("credential revoked app_key=%s", locked.app_key)
 
@@ -216,7 +206,6 @@ def replace_public_key(*, credential: Credential, rsa_public_key: str) -> None:
         raise ParamError(f"凭证“{locked.app_key}”使用共享密钥，不能登记 RSA 公钥")
     locked.rsa_public_key = pem
     locked.save(update_fields=["rsa_public_key"])
-    _changed(locked)
     _refresh(credential, locked)
     logger.info("credential public key replaced app_key=%s", locked.app_key)
 
@@ -233,8 +222,17 @@ def active_secrets(credential: Credential, now: datetime | None = None) -> tuple
     return tuple(found)
 
 
+# The version of a credential's row, as text: PostgreSQL's xmin (the transaction that wrote this
+# version of it) and ctid (where the version lies). Every UPDATE, of any column, even by hand, makes
+# a new version with another xmin, or within the transaction that wrote the last one another ctid.
+# A table rewrite (VACUUM FULL) changes ctids too, which costs a worker one more read.
+ROW_VERSION_SQL = "{table}.xmin::text || ':' || {table}.ctid::text"
+ROW_VERSION = RawSQL(ROW_VERSION_SQL.format(table='"hub_credential"'), ())
+
+
 def credential_for_app_key(app_key) -> Credential:
-    """The usable credential for an app key sent by a till, with its merchant and vendor.
+    """The usable credential for an app key sent by a till, with its merchant and vendor, and its
+    row's version as ``row_version``.
 
     Raises NoAuth for an unknown or revoked key, a suspended or closed merchant, and for sandbox
     credentials when ``settings.DEBUG`` is off (sandbox keys are published in the vendor docs).
@@ -242,7 +240,8 @@ def credential_for_app_key(app_key) -> Credential:
     if not isinstance(app_key, str) or not app_key or len(app_key) > 64:
         raise NoAuth("AppKey 无效")
     try:
-        credential = Credential.objects.select_related("merchant", "vendor").get(app_key=app_key)
+        credential = (Credential.objects.select_related("merchant", "vendor")
+                      .annotate(row_version=ROW_VERSION).get(app_key=app_key))
     except Credential.DoesNotExist as exc:
         raise NoAuth("AppKey 无效") from exc
     if not credential.is_active:

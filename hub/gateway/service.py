@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from hub import credentials
+from hub.credentials import ROW_VERSION_SQL
 from hub.errors import (
     DomainError,
     NoAuth,
@@ -70,7 +69,7 @@ def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
         call = adapter.parse(request, **kwargs)
         credential, keys = authenticate(adapter, call)
         _check_batch(call.command)
-        record, fresh, count = _admit(credential, adapter, call)
+        credential, keys, (record, fresh, count) = _admit_current(credential, keys, adapter, call)
         if not fresh and getattr(adapter, "nonce_repeat", "refuse") != "replay":
             raise NonceReused()
         if fresh:  # a repeat answered as the request's own retry costs the merchant nothing
@@ -92,8 +91,13 @@ def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
 
 # ---- authentication ---------------------------------------------------------------------------
 
-_credentials: dict[str, tuple[float, object, Credential]] = {}
-CREDENTIAL_TTL = 10.0  # seconds a worker keeps a looked-up credential, unless its version changed first
+_credentials: dict[str, tuple[float, Credential]] = {}
+# Seconds a worker keeps a looked-up credential. A change of the credential's own row (rotation,
+# revocation, a new public key, an edit in the admin or by hand) is seen on the next call anyway:
+# _admit only proceeds while the row's version is the one the worker verified against. What the
+# TTL bounds is the rest: the merchant's status, the vendor.
+CREDENTIAL_TTL = 10.0
+ADMIT_ATTEMPTS = 3  # reads of a credential that keeps changing under a call before it gives up
 
 
 def clear_caches() -> None:
@@ -101,45 +105,63 @@ def clear_caches() -> None:
     _stores.clear()
 
 
-def _version_key(app_key: str) -> str:
-    return f"gw-cred-version:{app_key}"
-
-
-def bump_credential_version(app_key: str) -> None:
-    """Tell every worker that the credential changed (rotation, revocation, new public key): the
-    next call re-reads it instead of trusting its cached copy. Called on commit by hub.credentials."""
-    cache.set(_version_key(app_key), uuid.uuid4().hex, None)
-
-
-def _credential(app_key: str) -> Credential:
-    version = cache.get(_version_key(app_key))
-    cached = _credentials.get(app_key)
-    if cached and cached[1] == version and time.monotonic() - cached[0] < CREDENTIAL_TTL:
-        credential = cached[2]
+def _credential(app_key: str, *, reread: bool = False) -> tuple[Credential, bool]:
+    """The credential of an app key and whether it came from this worker's cache."""
+    cached = None if reread else _credentials.get(app_key)
+    if cached and time.monotonic() - cached[0] < CREDENTIAL_TTL:
+        credential = cached[1]
         if credential.is_sandbox and not settings.DEBUG:  # settings may change under tests
             raise NoAuth("沙箱凭证只能在测试环境使用")
-        return credential
+        return credential, True
+    _credentials.pop(app_key, None)
     credential = credentials.credential_for_app_key(app_key)
-    _credentials[app_key] = (time.monotonic(), version, credential)
-    return credential
+    _credentials[app_key] = (time.monotonic(), credential)
+    return credential, False
 
 
-def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None) -> tuple[Credential, CredentialKeys]:
-    """The credential and keys a call is signed with. Every way of failing before the signature
-    is known good answers the same SIGN_ERROR, so a caller learns nothing of which app keys exist,
-    are revoked or belong to another dialect; the reason is logged."""
-    now = now or timezone.now()
+def _usable_credential(adapter, app_key, *, reread: bool) -> tuple[Credential, bool]:
     try:
-        credential = _credential(call.app_key)
+        credential, cached = _credential(app_key, reread=reread)
         if credential.vendor.code != adapter.code:
             raise NoAuth(f"credential of dialect {credential.vendor.code}")
     except NoAuth as exc:
-        logger.warning("gateway %s: refused app key %r: %s", adapter.code, str(call.app_key)[:64], exc.message)
+        logger.warning("gateway %s: refused app key %r: %s", adapter.code, str(app_key)[:64], exc.message)
         raise SignError(REFUSED) from None
-    secrets = credentials.active_secrets(credential, now)
-    keys = CredentialKeys(app_key=credential.app_key, secrets=tuple(secrets),
+    return credential, cached
+
+
+def _keys(credential: Credential, now: datetime) -> CredentialKeys:
+    return CredentialKeys(app_key=credential.app_key, secrets=tuple(credentials.active_secrets(credential, now)),
                           public_key_pem=credential.rsa_public_key)
-    verified = call.verify(keys)
+
+
+def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None,
+                 reread: bool = False) -> tuple[Credential, CredentialKeys]:
+    """The credential and keys a call is signed with (``reread``: not this worker's cached copy;
+    a signature that fails against the cached copy is checked once more against the row). Every
+    way of failing before the signature is known good answers the same SIGN_ERROR, so a caller
+    learns nothing of which app keys exist, are revoked or belong to another dialect; the reason
+    is logged."""
+    now = now or timezone.now()
+    credential, cached = _usable_credential(adapter, call.app_key, reread=reread)
+    try:
+        verified = call.verify(keys := _keys(credential, now))
+    except DomainError as exc:  # the dialect's own refusal (a cloud-POS device or cashier check)
+        if not cached:
+            raise
+        verified, refusal = None, exc
+    else:
+        refusal = None
+    if verified is None and cached:
+        # Signed with a secret or key this worker has not read yet, or refused because its copy is
+        # stale (a revoked device)? Verified again only if the row did change: a dialect's check
+        # may count failures (a supervisor PIN) and must not count one twice.
+        current, _ = _usable_credential(adapter, call.app_key, reread=True)
+        if current.row_version != credential.row_version:
+            credential = current
+            verified = call.verify(keys := _keys(credential, now))
+        elif refusal is not None:
+            raise refusal
     if verified is None:
         logger.warning("gateway %s: bad signature for app key %s", adapter.code, credential.app_key)
         raise SignError(REFUSED)
@@ -150,18 +172,24 @@ def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None) -> t
     return credential, keys
 
 
+# Nothing is written unless the credential's row is still the version the call was verified
+# against (hub.credentials.ROW_VERSION: every UPDATE of the row makes a new one); the last column says whether it was.
 _ADMIT = """
-WITH fresh AS (
-    INSERT INTO hub_till_nonce (credential_id, nonce, seen_at) VALUES (%(credential)s, %(nonce)s, now())
+WITH current AS (
+    SELECT 1 FROM hub_credential WHERE id = %(credential)s AND """ + ROW_VERSION_SQL.format(table="hub_credential") + """ = %(version)s
+), fresh AS (
+    INSERT INTO hub_till_nonce (credential_id, nonce, seen_at)
+    SELECT %(credential)s, %(nonce)s, now() WHERE EXISTS (SELECT 1 FROM current)
     ON CONFLICT (credential_id, nonce) DO UPDATE SET seen_at = EXCLUDED.seen_at
     WHERE hub_till_nonce.seen_at <= now() - make_interval(secs => %(window)s)
     RETURNING 1
 ), recorded AS (
     INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code, received_at)
-    VALUES (%(credential)s, %(merchant)s, %(vendor)s, %(nonce)s, %(op)s, %(request_no)s, '', now())
+    SELECT %(credential)s, %(merchant)s, %(vendor)s, %(nonce)s, %(op)s, %(request_no)s, '', now()
+     WHERE EXISTS (SELECT 1 FROM current)
     RETURNING id
 )
-SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh)
+SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), EXISTS (SELECT 1 FROM current)
 """
 # With counters in PostgreSQL, the rate-limit increment rides in the same statement, only when
 # the nonce is fresh: one round trip per call for nonce, record and limit.
@@ -175,7 +203,8 @@ _ADMIT_COUNTING = _ADMIT.split("\nSELECT")[0] + """, counted AS (
                           ELSE hub_gateway_counter.expires_at END
     RETURNING value
 )
-SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), (SELECT value FROM counted)
+SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), EXISTS (SELECT 1 FROM current),
+       (SELECT value FROM counted)
 """
 
 
@@ -183,23 +212,39 @@ def _rate_key(credential: Credential) -> str:
     return f"gw-rate:{credential.pk}:{int(time.time() // RATE_WINDOW)}"
 
 
-def _admit(credential: Credential, adapter, call: ParsedCall) -> tuple[int, bool, int | None]:
+def _admit(credential: Credential, adapter, call: ParsedCall) -> tuple[int, bool, int | None] | None:
     """Record the call and its nonce in one statement: (record id, whether the nonce is fresh, the
-    rate-limit count after this call when counted here).
+    rate-limit count after this call when counted here), or None, having written nothing, when the
+    credential's row changed since ``credential`` was read.
 
     A nonce is single use per credential for 15 minutes; one older than that may come again (the
     timestamp check refuses the old request itself long before); expired nonces are pruned
     (hub.gateway.retention)."""
-    params = {"credential": credential.pk, "merchant": credential.merchant_id, "vendor": adapter.code,
-              "nonce": call.nonce[:64], "op": call.command.op, "request_no": _request_no(call),
-              "window": NONCE_WINDOW.total_seconds()}
+    params = {"credential": credential.pk, "version": credential.row_version, "merchant": credential.merchant_id,
+              "vendor": adapter.code, "nonce": call.nonce[:64], "op": call.command.op,
+              "request_no": _request_no(call), "window": NONCE_WINDOW.total_seconds()}
     counting = not throttle.uses_redis()
     if counting:
         params.update(key=_rate_key(credential), units=_units(call.command), key_window=2 * RATE_WINDOW)
     with connection.cursor() as cursor:
         cursor.execute(_ADMIT_COUNTING if counting else _ADMIT, params)
         row = cursor.fetchone()
-    return row[0], row[1], (row[2] if counting else None)
+    if not row[2]:
+        return None
+    return row[0], row[1], (row[3] if counting else None)
+
+
+def _admit_current(credential: Credential, keys: CredentialKeys, adapter, call: ParsedCall) -> tuple:
+    """(credential, keys, what ``_admit`` gives) for ``_admit`` against the credential as it is now: when its row changed after this worker read
+    it (a rotation, a revocation), the call is authenticated again from the row and admitted only
+    if it still passes, so a change takes effect on the very next call of every worker."""
+    for _ in range(ADMIT_ATTEMPTS):
+        admitted = _admit(credential, adapter, call)
+        if admitted is not None:
+            return credential, keys, admitted
+        credential, keys = authenticate(adapter, call, reread=True)
+    logger.warning("gateway %s: credential %s kept changing under a call", adapter.code, credential.app_key)
+    raise SystemError_()
 
 
 def _units(command: TillCommand) -> int:

@@ -84,6 +84,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_seq):06d}{secrets.token_hex(3).upper()}"
 
 
+def _tiers() -> None:
+    from importlib import import_module
+
+    from members.models import Tier
+
+    for code, name, rank in import_module("members.migrations.0002_tiers").TIERS:
+        Tier.objects.get_or_create(code=code, defaults={"name": name, "rank": rank})
+
+
 @pytest.fixture
 def sandbox(db, settings):
     settings.DEBUG = True  # sandbox credentials are refused otherwise
@@ -91,6 +100,7 @@ def sandbox(db, settings):
     cache.clear()
     clear_caches()
     service.clear_caches()
+    _tiers()  # a transactional test runs after another's flush, which empties the migrations' tiers
     seed()
     return {code: till_for(code) for code in registry.adapters()}
 

@@ -160,6 +160,26 @@ def test_rotation_and_revocation_are_immediate(till):
     refused(till, revoked, "SIGN_ERROR")
 
 
+def test_a_change_of_the_credential_row_by_hand_is_seen_on_the_next_call(till):
+    """No service function told the workers (an UPDATE in psql, a restore): the row's version did."""
+    from django.db import connection
+
+    from hub.models import TillCall, TillNonce
+
+    assert till.send("identify", member="13800000001").ok  # the credential is now cached by the worker
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE hub_credential SET status = 'revoked', revoked_at = now() WHERE app_key = %s", [till.keys.app_key])
+    before, nonces, calls = ledger_rows(), TillNonce.objects.count(), TillCall.objects.count()
+    _, response = till.send_raw(earn_command(till))
+    refused(till, response, "SIGN_ERROR")
+    assert ledger_rows() == before and TillNonce.objects.count() == nonces  # the nonce not even spent
+    assert TillCall.objects.count() == calls + 1  # the refusal recorded, once
+    assert TillCall.objects.latest("id").code == "SIGN_ERROR"
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE hub_credential SET status = 'active', revoked_at = NULL WHERE app_key = %s", [till.keys.app_key])
+    assert till.send("identify", member="13800000001").ok  # and back, as promptly
+
+
 def test_idempotent_replay_returns_the_first_answer(till):
     # A retry is the same sale: the same business time (some dialects default it to the send time).
     command = earn_command(till, business_time=timezone.now().replace(microsecond=0))

@@ -189,6 +189,35 @@ def test_counter_increments_are_atomic_across_connections():
     assert throttle.count("atomic-test") == 100
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_rotation_committed_by_another_connection_reaches_a_worker_holding_the_old_copy(sandbox):
+    """The worker's copy is checked against the committed row's version in the admitting statement."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from django.db import connection
+
+    from hub.credentials import rotate_credential
+    from hub.models import Credential
+
+    till = sandbox["kemai"]
+    assert till.send("identify", member="13800000001").ok  # this worker now holds the credential
+
+    def rotate():
+        try:
+            return rotate_credential(credential=Credential.objects.get(app_key=till.keys.app_key),
+                                     overlap=timedelta(0))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        new_secret = pool.submit(rotate).result()
+    old = till.read(till.send_raw(till.command("identify", member="13800000001"))[1])
+    assert not old.ok and old.code.endswith("SIGN_ERROR")
+    till.keys = replace(till.keys, secrets=(new_secret,), secret=new_secret)
+    assert till.send("identify", member="13800000001").ok
+
+
 # ---- 9. smaller ones --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", ["1٢٨.٥٠", "１２８.50", "12٨"])
