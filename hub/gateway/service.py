@@ -138,7 +138,8 @@ def _keys(credential: Credential, now: datetime) -> CredentialKeys:
 def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None,
                  reread: bool = False) -> tuple[Credential, CredentialKeys]:
     """The credential and keys a call is signed with (``reread``: not this worker's cached copy;
-    a signature that fails against the cached copy is checked once more against the row). Every
+    a signature or dialect check that fails against the cached copy is tried once more against
+    the row, if the row changed since). Every
     way of failing before the signature is known good answers the same SIGN_ERROR, so a caller
     learns nothing of which app keys exist, are revoked or belong to another dialect; the reason
     is logged."""
