@@ -77,21 +77,21 @@ class Resolved:
 
 
 def _by_ref(ref: str, merchant, *, with_pii: bool = False) -> tuple[Member, object, object] | None:
-    """(member, strong_until, terminal_id) for a stable or strong ref of this merchant."""
+    """(member, strong_until, terminal_id) for a stable or strong ref of this merchant, in one
+    statement (a stable ref wins, as when the two were looked up in turn)."""
     found = load_members(
-        "JOIN members_memberref r ON r.member_id = m.id WHERE r.merchant_id = %s AND r.ref = %s",
-        [merchant.pk, ref], with_pii=with_pii)
-    if found:
-        return found[0], None, None
-    found = load_members(
-        """JOIN members_memberref r ON r.member_id = m.id
-           JOIN members_strongref s ON s.member_ref_id = r.id
-          WHERE s.merchant_id = %s AND s.ref = %s""",
-        [merchant.pk, ref], extra=("s.strong_until", "s.terminal_id"), with_pii=with_pii)
-    if found:
-        member, (strong_until, terminal_id) = found[0]
-        return member, strong_until, terminal_id
-    return None
+        """JOIN (SELECT r.member_id, NULL::timestamptz AS strong_until, NULL::bigint AS terminal_id, 0 AS rank
+                   FROM members_memberref r WHERE r.merchant_id = %s AND r.ref = %s
+                 UNION ALL
+                 SELECT r.member_id, s.strong_until, s.terminal_id, 1
+                   FROM members_strongref s JOIN members_memberref r ON r.id = s.member_ref_id
+                  WHERE s.merchant_id = %s AND s.ref = %s) x ON x.member_id = m.id
+          ORDER BY x.rank LIMIT 1""",
+        [merchant.pk, ref, merchant.pk, ref], extra=("x.strong_until", "x.terminal_id"), with_pii=with_pii)
+    if not found:
+        return None
+    member, (strong_until, terminal_id) = found[0]
+    return member, strong_until, terminal_id
 
 
 def peek(name: MemberName, *, merchant) -> Member | None:

@@ -81,3 +81,36 @@ def test_member_code_command():
     assert member.mobile not in err.getvalue()
     with pytest.raises(CommandError):
         call_command("member_code", "--mobile", "13900000000", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_a_ref_is_looked_up_in_one_statement_scoped_to_its_merchant_and_a_stable_ref_wins(merchant, monkeypatch):
+    from members import selectors
+    from members.codes import MemberRef, StrongRef
+
+    statements = []
+
+    def counted(sql, params):
+        statements.append(sql)
+        return fetch_prepared(sql, params)
+
+    fetch_prepared = selectors.fetch_prepared
+    monkeypatch.setattr(selectors, "fetch_prepared", counted)
+
+    other = Merchant.objects.create(code="MC3", name="赣江便利")
+    store = Store.objects.create(merchant=merchant, code="S1", name="一号店")
+    terminal = Terminal.objects.create(store=store, code="P1")
+    member, someone = MemberFactory(), MemberFactory()
+    now = timezone.now()
+    token = issue_strong_ref(member=member, merchant=merchant, terminal=terminal, now=now)
+    found = resolve(MemberName.parse(token), merchant=merchant, terminal=terminal, mobile_allowed=False, now=now)
+    assert found.member == member and found.strong
+    assert len(statements) == 1  # a strong ref is found by the same statement as a stable one
+    with pytest.raises(Exception) as refused:  # the same token means nothing at another merchant
+        resolve(MemberName.parse(token), merchant=other, terminal=None, mobile_allowed=False, now=now)
+    assert refused.value.code == "MEMBER_NOT_FOUND"
+    # A strong ref that happens to equal another member's stable ref: the stable ref names its member.
+    stable = ref_for(member=someone, merchant=merchant)
+    StrongRef.objects.filter(ref=token).update(ref=stable)
+    assert MemberRef.objects.filter(merchant_id=merchant.pk, ref=stable).exists()
+    found = resolve(MemberName.parse(stable), merchant=merchant, terminal=terminal, mobile_allowed=False, now=now)
+    assert found.member == someone and not found.strong
