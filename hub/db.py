@@ -26,8 +26,9 @@ from django.db.backends.postgresql.base import ServerBindingCursor
 _NEVER_AUTOMATIC = 2**31 - 1
 
 
-def fetch_prepared(sql: str, params: list | tuple) -> list[tuple]:
-    """All rows of ``sql`` (``%s`` placeholders), prepared on this connection."""
+def fetch_prepared(sql: str, params: list | tuple | dict) -> list[tuple]:
+    """All rows of ``sql`` (``%s`` placeholders with a sequence, ``%(name)s`` with a dict), prepared
+    on this connection."""
     prepare = settings.DATABASE_PREPARED_STATEMENTS
     with connection.cursor() as django_cursor:  # opens, health-checks and thread-checks as usual
         conn = django_cursor.cursor.connection

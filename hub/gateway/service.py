@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from hub import credentials
 from hub.credentials import ROW_VERSION_SQL
+from hub.db import fetch_prepared
 from hub.errors import (
     DomainError,
     NoAuth,
@@ -227,9 +228,7 @@ def _admit(credential: Credential, adapter, call: ParsedCall) -> tuple[int, bool
     counting = not throttle.uses_redis()
     if counting:
         params.update(key=_rate_key(credential), units=_units(call.command), key_window=2 * RATE_WINDOW)
-    with connection.cursor() as cursor:
-        cursor.execute(_ADMIT_COUNTING if counting else _ADMIT, params)
-        row = cursor.fetchone()
+    row = fetch_prepared(_ADMIT_COUNTING if counting else _ADMIT, params)[0]
     if not row[2]:
         return None
     return row[0], row[1], (row[3] if counting else None)
@@ -293,17 +292,17 @@ def _record_end(record: int | None, credential, adapter, call, outcome, started)
     duration_ms = int(elapsed * 1000)
     metrics.till_call(dialect=adapter.code, op=call.command.op if call else "", outcome=code, seconds=elapsed)
     try:
-        with connection.cursor() as cursor:
-            if record is not None:
-                cursor.execute("UPDATE hub_tillcall SET code = %s, duration_ms = %s WHERE id = %s",
-                               [code, duration_ms, record])
-            else:  # refused before it could be recorded: record the refusal
-                cursor.execute(
-                    """INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code,
-                                                 duration_ms, received_at)
-                       VALUES (%s, %s, %s, '', %s, %s, %s, %s, now())""",
-                    [credential.pk if credential else None, credential.merchant_id if credential else None,
-                     adapter.code, call.command.op if call else "", _request_no(call), code, duration_ms])
+        if record is not None:
+            fetch_prepared("UPDATE hub_tillcall SET code = %s, duration_ms = %s WHERE id = %s RETURNING id",
+                           [code, duration_ms, record])
+            return
+        with connection.cursor() as cursor:  # refused before it could be recorded: record the refusal
+            cursor.execute(
+                """INSERT INTO hub_tillcall (credential_id, merchant_id, vendor, nonce, op, request_no, code,
+                                             duration_ms, received_at)
+                   VALUES (%s, %s, %s, '', %s, %s, %s, %s, now())""",
+                [credential.pk if credential else None, credential.merchant_id if credential else None,
+                 adapter.code, call.command.op if call else "", _request_no(call), code, duration_ms])
     except Exception:  # noqa: BLE001 - recording must never break the answer
         logger.exception("gateway: could not record call")
 
