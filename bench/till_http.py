@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -303,6 +304,37 @@ def start_gunicorn(url: str, workers: int, port: int, key_file: Path) -> subproc
     raise SystemExit("gunicorn did not start")
 
 
+@contextlib.contextmanager
+def _timing_prepared(into: dict[str, list]):
+    """Time every hub.db.fetch_prepared call by statement (the modules that imported it by name
+    included) while inside."""
+    from django.urls import get_resolver
+
+    import hub.db
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view's modules before they are patched
+    original = hub.db.fetch_prepared
+
+    def timed(sql, params):
+        t0 = time.perf_counter()
+        try:
+            return original(sql, params)
+        finally:
+            entry = into.setdefault(sql, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - t0
+
+    holders = [module for module in list(sys.modules.values())
+               if getattr(module, "fetch_prepared", None) is original]
+    for module in holders:
+        module.fetch_prepared = timed
+    try:
+        yield
+    finally:
+        for module in holders:
+            module.fetch_prepared = original
+
+
 def profile_calls(requests_file: Path, count: int) -> None:
     """Send ``count`` pre-signed calls through Django's WSGI handler in this process, profiled, after
     ``count`` others unprofiled, timed by dialect and operation."""
@@ -342,11 +374,20 @@ def profile_calls(requests_file: Path, count: int) -> None:
     # send (the call records say which dialect and operation each one was: calls run in order).
     before = TillCall.objects.aggregate(last=Max("id"))["last"] or 0
     spent = []
-    for method, path, ctype, body, extra in timing_calls:
-        client.cookies.clear()
-        t0 = time.perf_counter()
-        client.generic(method, path, body, content_type=ctype, **extra)
-        spent.append(time.perf_counter() - t0)
+    prepared: dict[str, list] = {}
+    with _timing_prepared(prepared), connection.execute_wrapper(timed):
+        for method, path, ctype, body, extra in timing_calls:
+            client.cookies.clear()
+            t0 = time.perf_counter()
+            client.generic(method, path, body, content_type=ctype, **extra)
+            spent.append(time.perf_counter() - t0)
+    in_sql = sum(t for _, t in statements.values()) + sum(t for _, t in prepared.values())
+    print(f"SQL, unprofiled: {sum(n for n, _ in statements.values()) / len(spent):.1f} statements per call through "
+          f"Django's cursor and {sum(n for n, _ in prepared.values()) / len(spent):.1f} prepared (hub.db), "
+          f"{1000 * in_sql / len(spent):.2f} ms per call of {1000 * sum(spent) / len(spent):.2f} ms; the costliest:")
+    for sql, (n, seconds) in sorted([*statements.items(), *prepared.items()], key=lambda kv: -kv[1][1])[:10]:
+        print(f"  {1000 * seconds / len(spent):6.2f} ms/call  {n:6d}×  {' '.join(sql.split())[:150]}")
+    statements.clear()
     kinds = list(TillCall.objects.filter(id__gt=before).order_by("id").values_list("vendor", "op"))
     if len(kinds) == len(spent):
         by_kind: dict[tuple, list] = {}

@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
+from hub.db import fetch_prepared
 from hub.errors import OrderNotExist
 from points import rules
 from points.common import agreement_for
@@ -26,18 +27,17 @@ _STATUS = {
 def balances(member, program, now: datetime | None = None) -> dict:
     """available (spendable: open, unexpired lots), pending and frozen points of one program."""
     now = now or timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT a.kind,
-                      CASE WHEN a.kind = 3 THEN a.balance
-                           ELSE (SELECT coalesce(sum(l.remaining), 0) FROM points_lot l
-                                  WHERE l.account_id = a.id AND l.remaining > 0
-                                    AND (l.expires_at IS NULL OR l.expires_at > %s)) END
-                 FROM points_account a
-                WHERE a.member_id = %s AND a.program_id = %s AND a.kind IN (1, 2, 3)""",
-            [now, member.pk, program.pk],
-        )
-        found = {kind: int(total) for kind, total in cursor.fetchall()}
+    rows = fetch_prepared(  # every identify asks: planned once per connection
+        """SELECT a.kind,
+                  CASE WHEN a.kind = 3 THEN a.balance
+                       ELSE (SELECT coalesce(sum(l.remaining), 0) FROM points_lot l
+                              WHERE l.account_id = a.id AND l.remaining > 0
+                                AND (l.expires_at IS NULL OR l.expires_at > %s)) END
+             FROM points_account a
+            WHERE a.member_id = %s AND a.program_id = %s AND a.kind IN (1, 2, 3)""",
+        [now, member.pk, program.pk],
+    )
+    found = {kind: int(total) for kind, total in rows}
     return {"available": found.get(1, 0), "pending": found.get(2, 0), "frozen": found.get(3, 0)}
 
 
