@@ -29,11 +29,12 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from hub.db import Lookup
 from hub.errors import MemberCodeExpired, MemberNotFound, NoAuth, ParamError
 from hub.gateway.throttle import count_failed_guess, throttle_guess
 from members import codes
 from members.models import Consent, Member
-from members.selectors import find_member, load_members
+from members.selectors import find_member, load_members, lookup_members
 
 CODE = "code"
 REF = "ref"
@@ -76,18 +77,25 @@ class Resolved:
     strong: bool
 
 
-def _by_ref(ref: str, merchant, *, with_pii: bool = False) -> tuple[Member, object, object] | None:
-    """(member, strong_until, terminal_id) for a stable or strong ref of this merchant, in one
-    statement (a stable ref wins, as when the two were looked up in turn)."""
-    found = load_members(
-        """JOIN (SELECT r.member_id, NULL::timestamptz AS strong_until, NULL::bigint AS terminal_id, 0 AS rank
+_BY_REF = """JOIN (SELECT r.member_id, NULL::timestamptz AS strong_until, NULL::bigint AS terminal_id, 0 AS rank
                    FROM members_memberref r WHERE r.merchant_id = %s AND r.ref = %s
                  UNION ALL
                  SELECT r.member_id, s.strong_until, s.terminal_id, 1
                    FROM members_strongref s JOIN members_memberref r ON r.id = s.member_ref_id
                   WHERE s.merchant_id = %s AND s.ref = %s) x ON x.member_id = m.id
-          ORDER BY x.rank LIMIT 1""",
-        [merchant.pk, ref, merchant.pk, ref], extra=("x.strong_until", "x.terminal_id"), with_pii=with_pii)
+          ORDER BY x.rank LIMIT 1"""
+_BY_REF_EXTRA = ("x.strong_until", "x.terminal_id")
+
+
+def ref_lookup(ref: str, merchant_id: int, *, with_pii: bool = False) -> Lookup:
+    """The statement ``_by_ref`` sends, for the gateway to read ahead (``hub.db.read_ahead``)."""
+    return lookup_members(_BY_REF, [merchant_id, ref, merchant_id, ref], extra=_BY_REF_EXTRA, with_pii=with_pii)
+
+
+def _by_ref(ref: str, merchant, *, with_pii: bool = False) -> tuple[Member, object, object] | None:
+    """(member, strong_until, terminal_id) for a stable or strong ref of this merchant, in one
+    statement (a stable ref wins, as when the two were looked up in turn)."""
+    found = load_members(_BY_REF, [merchant.pk, ref, merchant.pk, ref], extra=_BY_REF_EXTRA, with_pii=with_pii)
     if not found:
         return None
     member, (strong_until, terminal_id) = found[0]

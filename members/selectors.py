@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from hub.db import fetch_prepared
+from hub.db import Lookup, fetch_prepared
 from hub.errors import MemberNotFound, ParamError
 from members import vault
 from members.models import Member, Tier, VendorMemberLink
@@ -83,6 +83,24 @@ def link_conflict(*, member: Member, merchant, external_id: str) -> str | None:
 _PII = ("name", "mobile", "id_number")
 
 
+def _members_sql(where: str, extra, with_pii: bool) -> tuple[list, list, tuple, str]:
+    fields = [f for f in Member._meta.concrete_fields if with_pii or f.name not in _PII]
+    tier_fields = list(Tier._meta.concrete_fields)
+    columns = [f"m.{f.column}" for f in fields] + [f"t.{f.column}" for f in tier_fields]
+    extras = (extra,) if isinstance(extra, str) else tuple(extra or ())
+    columns.extend(extras)
+    sql = f"SELECT {', '.join(columns)} FROM members_member m JOIN members_tier t ON t.id = m.tier_id {where}"
+    return fields, tier_fields, extras, sql
+
+
+def lookup_members(where: str, params: list, *, extra: str | tuple[str, ...] | None = None,
+                   with_pii: bool = False) -> Lookup:
+    """The very statement ``load_members`` sends for these arguments, to be read ahead
+    (``hub.db.read_ahead``; ``where`` must find at most one member)."""
+    fields, tier_fields, extras, sql = _members_sql(where, extra, with_pii)
+    return Lookup(sql, tuple(params), len(fields) + len(tier_fields) + len(extras))
+
+
 def load_members(where: str, params: list, *, extra: str | tuple[str, ...] | None = None,
                  with_pii: bool = False) -> list:
     """Members with their tier in one raw query (the till's hot path cannot afford the ORM's
@@ -91,12 +109,7 @@ def load_members(where: str, params: list, *, extra: str | tuple[str, ...] | Non
     columns. Encrypted fields are decrypted only when
     ``with_pii``; otherwise they are deferred and load on first access like any deferred field.
     """
-    fields = [f for f in Member._meta.concrete_fields if with_pii or f.name not in _PII]
-    tier_fields = list(Tier._meta.concrete_fields)
-    columns = [f"m.{f.column}" for f in fields] + [f"t.{f.column}" for f in tier_fields]
-    extras = (extra,) if isinstance(extra, str) else tuple(extra or ())
-    columns.extend(extras)
-    sql = f"SELECT {', '.join(columns)} FROM members_member m JOIN members_tier t ON t.id = m.tier_id {where}"
+    fields, tier_fields, extras, sql = _members_sql(where, extra, with_pii)
     out = []
     rows = fetch_prepared(sql, params)  # the till's hot path: planned once per connection
     for row in rows:

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from hub.db import Lookup
 from hub.errors import (
     DomainError,
     IdempotencyKeyReused,
@@ -45,10 +46,12 @@ from members.credentials import (
     CARD,
     CODE,
     MOBILE,
+    REF,
     MemberName,
     Resolved,
     members_for_refs,
     peek,
+    ref_lookup,
     ref_to_return,
     resolve,
 )
@@ -64,6 +67,7 @@ from points.common import (
     earn_fingerprint,
     existing_operation,
     fingerprint,
+    operation_lookup,
     replay,
     spend_fingerprint,
 )
@@ -160,6 +164,31 @@ def _resolve(place: Place, member: MemberName, *, with_pii: bool = False) -> Res
         return _by_display_code(place, member, with_pii=with_pii)[0]
     return resolve(member, merchant=place.merchant, terminal=place.terminal, now=place.received_at,
                    mobile_allowed=member.kind != MOBILE or _mobile_allowed(place.merchant), with_pii=with_pii)
+
+
+# What each operation reads first, by the statements it sends (points.common.existing_operation
+# for its request number, members.credentials._by_ref for a member named by ref): an identify
+# loads the member with the PII it masks, the other writes without.
+FIRST_READS = {"identify": (False, True), "earn": (True, False), "redeem": (True, False),
+               "freeze": (True, False), "refund": (True, None)}
+
+
+def reads_ahead(merchant_id: int, op: str, *, member: str | None, request_no: str | None) -> list[Lookup]:
+    """The first reads ``op`` will make for these arguments, for the gateway to read ahead in the
+    statement that admits the call (``hub.db.read_ahead``). Reading them changes nothing: a read
+    the operation does not make is dropped, one it makes differently goes to the database."""
+    numbered, member_pii = FIRST_READS.get(op, (False, None))
+    lookups = []
+    if numbered and request_no:
+        lookups.append(operation_lookup(merchant_id, request_no))
+    if member_pii is not None and member:
+        try:
+            name = MemberName.parse(member)
+        except DomainError:
+            return lookups
+        if name.kind == REF:
+            lookups.append(ref_lookup(name.value, merchant_id, with_pii=member_pii))
+    return lookups
 
 
 def _replay_named(place: Place, prior: Operation, member: MemberName, fp_of, kind: str) -> dict:

@@ -88,6 +88,13 @@ def run(place: Place, command: TillCommand) -> dict:
     return operation(place, command)
 
 
+def reads_ahead(merchant_id: int, command: TillCommand) -> list:
+    """What the command's operation will read first (``points.till.reads_ahead``), for the
+    gateway's admitting statement to read in the same round trip."""
+    return till.reads_ahead(merchant_id, command.op, member=command.member,
+                            request_no=command.request_no)
+
+
 def dispatch(credential, command: TillCommand, place) -> dict:
     store, terminal = place
     return run(Place(merchant=credential.merchant, store=store, terminal=terminal, received_at=timezone.now()),

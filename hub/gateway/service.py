@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from hub import credentials
 from hub.credentials import ROW_VERSION_SQL
-from hub.db import fetch_prepared
+from hub.db import Lookup, fetch_prepared, keep_ahead, lateral, read_ahead
 from hub.errors import (
     DomainError,
     NoAuth,
@@ -39,7 +39,7 @@ from hub.errors import (
 from hub.gateway import throttle
 from hub.gateway.base import DIGITS, MAX_BODY_BYTES, CredentialKeys, ParsedCall
 from hub.gateway.canonical import BATCH_OP, TillCommand
-from hub.gateway.dispatch import dispatch
+from hub.gateway.dispatch import dispatch, reads_ahead
 from hub.models import Credential, Store, Terminal
 from hub.monitoring import metrics
 from members import codes
@@ -57,6 +57,13 @@ _stores: dict[tuple, tuple[float, Store, Terminal | None]] = {}
 
 
 def handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
+    """One till call; what its admitting statement read ahead for the operation is kept for this
+    call only (``hub.db.read_ahead``)."""
+    with read_ahead():
+        return _handle(adapter, request, **kwargs)
+
+
+def _handle(adapter, request: HttpRequest, **kwargs) -> HttpResponse:
     started = time.perf_counter()
     call: ParsedCall | None = None
     keys: CredentialKeys | None = None
@@ -175,7 +182,7 @@ def authenticate(adapter, call: ParsedCall, *, now: datetime | None = None,
 
 
 # Nothing is written unless the credential's row is still the version the call was verified
-# against (hub.credentials.ROW_VERSION: every UPDATE of the row makes a new one); the last column says whether it was.
+# against (hub.credentials.ROW_VERSION: every UPDATE of the row makes a new one); the third column says whether it was.
 _ADMIT = """
 WITH current AS (
     SELECT 1 FROM hub_credential WHERE id = %(credential)s AND """ + ROW_VERSION_SQL.format(table="hub_credential") + """ = %(version)s
@@ -190,12 +197,11 @@ WITH current AS (
     SELECT %(credential)s, %(merchant)s, %(vendor)s, %(nonce)s, %(op)s, %(request_no)s, '', now()
      WHERE EXISTS (SELECT 1 FROM current)
     RETURNING id
-)
-SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), EXISTS (SELECT 1 FROM current)
-"""
+)"""
+_ADMITTED = "(SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), EXISTS (SELECT 1 FROM current)"
 # With counters in PostgreSQL, the rate-limit increment rides in the same statement, only when
 # the nonce is fresh: one round trip per call for nonce, record and limit.
-_ADMIT_COUNTING = _ADMIT.split("\nSELECT")[0] + """, counted AS (
+_COUNTED = """, counted AS (
     INSERT INTO hub_gateway_counter (key, value, expires_at)
     SELECT %(key)s, %(units)s, now() + make_interval(secs => %(key_window)s) WHERE EXISTS (SELECT 1 FROM fresh)
     ON CONFLICT (key) DO UPDATE SET
@@ -204,10 +210,20 @@ _ADMIT_COUNTING = _ADMIT.split("\nSELECT")[0] + """, counted AS (
         expires_at = CASE WHEN hub_gateway_counter.expires_at <= now() THEN EXCLUDED.expires_at
                           ELSE hub_gateway_counter.expires_at END
     RETURNING value
-)
-SELECT (SELECT id FROM recorded), EXISTS (SELECT 1 FROM fresh), EXISTS (SELECT 1 FROM current),
-       (SELECT value FROM counted)
-"""
+)"""
+
+
+def _admit_sql(counting: bool, lookups: list[Lookup]) -> tuple[str, dict]:
+    """The admitting statement, and with ``lookups`` the reads the operation will make first
+    (``hub.db.lateral``: after the admit's columns) with their parameters."""
+    sql = _ADMIT + (_COUNTED if counting else "") + "\nSELECT " + _ADMITTED
+    if counting:
+        sql += ", (SELECT value FROM counted)"
+    if not lookups:
+        return sql, {}
+    clauses, params = lateral(lookups)
+    columns = ", ".join(f"ahead{n}.*" for n in range(len(lookups)))
+    return f"{sql}, {columns} FROM (SELECT 1) one {clauses}", params
 
 
 def _rate_key(credential: Credential) -> str:
@@ -228,9 +244,13 @@ def _admit(credential: Credential, adapter, call: ParsedCall) -> tuple[int, bool
     counting = not throttle.uses_redis()
     if counting:
         params.update(key=_rate_key(credential), units=_units(call.command), key_window=2 * RATE_WINDOW)
-    row = fetch_prepared(_ADMIT_COUNTING if counting else _ADMIT, params)[0]
+    lookups = reads_ahead(credential.merchant_id, call.command)
+    sql, ahead = _admit_sql(counting, lookups)
+    rows = fetch_prepared(sql, {**params, **ahead})
+    row = rows[0]
     if not row[2]:
         return None
+    keep_ahead(lookups, rows, after=4 if counting else 3)
     return row[0], row[1], (row[3] if counting else None)
 
 
