@@ -335,6 +335,21 @@ def _timing_prepared(into: dict[str, list]):
             module.fetch_prepared = original
 
 
+def _function_times(*, track: bool) -> dict[str, tuple[int, float, float]]:
+    """This database's PL/pgSQL function statistics: {name: (calls, total ms, self ms)}; ``track``
+    turns tracking on for this session first (a superuser setting: the bench's own server)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if track:
+            cursor.execute("SET track_functions = 'all'")
+        else:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions")
+        return {name: (calls, total, own) for name, calls, total, own in cursor.fetchall()}
+
+
 def profile_calls(requests_file: Path, count: int) -> None:
     """Send ``count`` pre-signed calls through Django's WSGI handler in this process, profiled, after
     ``count`` others unprofiled, timed by dialect and operation."""
@@ -375,6 +390,7 @@ def profile_calls(requests_file: Path, count: int) -> None:
     before = TillCall.objects.aggregate(last=Max("id"))["last"] or 0
     spent = []
     prepared: dict[str, list] = {}
+    functions_before = _function_times(track=True)
     with _timing_prepared(prepared), connection.execute_wrapper(timed):
         for method, path, ctype, body, extra in timing_calls:
             client.cookies.clear()
@@ -388,6 +404,13 @@ def profile_calls(requests_file: Path, count: int) -> None:
     for sql, (n, seconds) in sorted([*statements.items(), *prepared.items()], key=lambda kv: -kv[1][1])[:10]:
         print(f"  {1000 * seconds / len(spent):6.2f} ms/call  {n:6d}×  {' '.join(sql.split())[:150]}")
     statements.clear()
+    functions = _function_times(track=False)
+    print("inside the database, PL/pgSQL functions and triggers (track_functions = all), per call of the mix:")
+    for name, (calls, total, own) in sorted(functions.items(), key=lambda kv: -kv[1][2]):
+        calls0, total0, own0 = functions_before.get(name, (0, 0.0, 0.0))
+        if calls > calls0:
+            print(f"  {name:32s} {calls - calls0:6d}×  self {(own - own0) / len(spent):6.3f} ms  "
+                  f"total {(total - total0) / len(spent):6.3f} ms")
     kinds = list(TillCall.objects.filter(id__gt=before).order_by("id").values_list("vendor", "op"))
     if len(kinds) == len(spent):
         by_kind: dict[tuple, list] = {}
