@@ -10,6 +10,7 @@ cProfile. ``profile_batches`` does the same for the batch uploads, per earn.
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import time
 from pathlib import Path
@@ -55,8 +56,6 @@ def _timing_prepared(into: dict[str, list]):
 @contextlib.contextmanager
 def _timing_gc(into: dict[int, list]):
     """The cyclic garbage collector's passes while inside: {generation: [passes, seconds]}."""
-    import gc
-
     started: list[float] = []
 
     def callback(phase, info):
@@ -75,6 +74,7 @@ def _timing_gc(into: dict[int, list]):
 
 
 PHASES = ("authenticate", "_admit_current", "context", "dispatch", "_record_end")
+SHOWN = ("adapter.parse", *PHASES, "adapter.render")  # in the order a call runs them
 
 
 @contextlib.contextmanager
@@ -146,8 +146,6 @@ def profile_calls(requests_file: Path, count: int) -> None:
                  (h.split("\002", 1) for h in headers.split("\001") if h)}
         calls.append((method, path, ctype, body, extra))
     calls, timing_calls = calls[:count], calls[count:]
-    import gc
-
     import hub.wsgi  # noqa: F401 - as a gunicorn worker: the loaded code frozen out of the collector's passes
 
     gc.collect()
@@ -196,15 +194,13 @@ def profile_calls(requests_file: Path, count: int) -> None:
     n = len(spent)
     print("this process's CPU (Python and the client library) and real time per call of the mix, by phase "
           "of hub.gateway.service._handle (the rest: the test client, WSGI, middleware, the view):")
-    for name in ("adapter.parse", *PHASES, "adapter.render"):
+    for name in SHOWN:
         calls_, cpu, real = phases.get(name, (0, 0.0, 0.0))
         print(f"  {name:16s} {calls_:5d}×  CPU {1000 * cpu / n:6.3f} ms  real {1000 * real / n:6.3f} ms")
     rest_cpu = sum(cpu_spent) - sum(v[1] for v in phases.values())
     rest_real = sum(spent) - sum(v[2] for v in phases.values())
     print(f"  {'the rest':16s} {n:5d}×  CPU {1000 * rest_cpu / n:6.3f} ms  real {1000 * rest_real / n:6.3f} ms")
     print(f"  {'whole call':16s} {n:5d}×  CPU {1000 * sum(cpu_spent) / n:6.3f} ms  real {1000 * sum(spent) / n:6.3f} ms")
-    import gc
-
     print(f"  of which the garbage collector ({len(gc.get_objects())} objects tracked, "
           f"{gc.get_freeze_count()} frozen): " + (", ".join(
               f"generation {g}: {passes} passes, {1000 * seconds / n:.3f} ms per call (longest pass "
@@ -284,7 +280,7 @@ def profile_batches(specs: list) -> None:
     real, cpu = time.perf_counter() - t0, time.thread_time() - c0
     print(f"batch upload in process: {written} earns written, {1e6 * real / max(1, written):.0f} µs real and "
           f"{1e6 * cpu / max(1, written):.0f} µs of this process's CPU per earn; by phase, per earn:")
-    for name in ("adapter.parse", *PHASES, "adapter.render"):
+    for name in SHOWN:
         calls_, cpu_, real_ = phases.get(name, (0, 0.0, 0.0))
         print(f"  {name:16s} CPU {1e6 * cpu_ / max(1, written):7.1f} µs  real {1e6 * real_ / max(1, written):7.1f} µs")
     print("  the garbage collector: " + (", ".join(
