@@ -171,6 +171,8 @@ OTP_TOTP_ISSUER = "邮政积分清算中心"
 # Staff sessions last 12 hours (a working day), not Django's 14 days; only staff and portal
 # users have sessions.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
+# Django's database sessions, read with a prepared statement (the same table and rows).
+SESSION_ENGINE = "hub.staff.sessions"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
