@@ -173,7 +173,8 @@ FIRST_READS = {"identify": (False, True), "earn": (True, False), "redeem": (True
                "freeze": (True, False), "refund": (True, None)}
 
 
-def reads_ahead(merchant_id: int, op: str, *, member: str | None, request_no: str | None) -> list[Lookup]:
+def reads_ahead(merchant_id: int, op: str, *, member: str | None, request_no: str | None,
+                original_request_no: str | None = None) -> list[Lookup]:
     """The first reads ``op`` will make for these arguments, for the gateway to read ahead in the
     statement that admits the call (``hub.db.read_ahead``). Reading them changes nothing: a read
     the operation does not make is dropped, one it makes differently goes to the database."""
@@ -181,6 +182,8 @@ def reads_ahead(merchant_id: int, op: str, *, member: str | None, request_no: st
     lookups = []
     if numbered and request_no:
         lookups.append(operation_lookup(merchant_id, request_no))
+    if op == "refund" and original_request_no:  # then whether the sale used rights
+        lookups.append(rights_redemption.sale_uses_lookup(merchant_id, original_request_no))
     if member_pii is not None and member:
         try:
             name = MemberName.parse(member)
@@ -442,7 +445,7 @@ def refund(*, place: Place, refund_no: str, original_request_no: str, amount_fen
     if prior is not None:
         return replay(prior, fp=fp, kind="refund")
     try:
-        if not rights_redemption.sale_uses(merchant=place.merchant, sale_request_no=original_request_no):
+        if not rights_redemption.sale_has_uses(merchant=place.merchant, sale_request_no=original_request_no):
             return refunds.refund(merchant=place.merchant, store=place.store, terminal=place.terminal,
                                   refund_no=refund_no, original_request_no=original_request_no, amount_fen=amount_fen,
                                   points=points, fp=fp, now=place.received_at)

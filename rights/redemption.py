@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hub.db import Lookup, fetch_prepared
 from hub.errors import (
     DomainError,
     IdempotencyKeyReused,
@@ -557,6 +558,23 @@ class SaleUse:
     right: Right
     voucher: Voucher | None
     discount_fen: int
+
+
+_SALE_HAS_USES = ("SELECT EXISTS (SELECT 1 FROM rights_redemption WHERE merchant_id = %s AND kind = %s"
+                  f" AND request_no IN ({', '.join(['%s'] * MAX_SALE_USES)}))")
+
+
+def sale_uses_lookup(merchant_id: int, sale_request_no: str) -> Lookup:
+    """The statement ``sale_has_uses`` sends (one row), for the gateway to read ahead."""
+    numbers = tuple(sale_use_no(sale_request_no, n) for n in range(MAX_SALE_USES))
+    return Lookup(_SALE_HAS_USES, (merchant_id, Kind.USE.value, *numbers), 1)
+
+
+def sale_has_uses(*, merchant, sale_request_no: str) -> bool:
+    """Whether a till sale recorded any rights uses (one prepared statement, or the row read
+    ahead: every till refund asks)."""
+    lookup = sale_uses_lookup(merchant.pk, sale_request_no)
+    return bool(fetch_prepared(lookup.sql, lookup.params)[0][0])
 
 
 def sale_uses(*, merchant, sale_request_no: str) -> list[Redemption]:

@@ -92,7 +92,7 @@ def reads_ahead(merchant_id: int, command: TillCommand) -> list:
     """What the command's operation will read first (``points.till.reads_ahead``), for the
     gateway's admitting statement to read in the same round trip."""
     return till.reads_ahead(merchant_id, command.op, member=command.member,
-                            request_no=command.request_no)
+                            request_no=command.request_no, original_request_no=command.original_request_no)
 
 
 def dispatch(credential, command: TillCommand, place) -> dict:

@@ -21,7 +21,7 @@ from rights import catalogue, vouchers
 from rights import till as rights_till
 from rights.checks import check_rights
 from rights.models import Right, RightsFunding, Voucher
-from rights.redemption import sale_uses
+from rights.redemption import sale_has_uses, sale_uses
 from rights.validity import TZ
 
 GOLD = "13800000003"
@@ -124,6 +124,8 @@ def test_stacking(shop):
     # two non-exclusive vouchers stack
     earn(shop, "ST1", 8000, (ref(claim(free_a), shop), 1000), (ref(claim(free_b), shop), 1000))
     assert len(sale_uses(merchant=shop.merchant, sale_request_no="ST1")) == 2
+    assert sale_has_uses(merchant=shop.merchant, sale_request_no="ST1")
+    assert not sale_has_uses(merchant=shop.merchant, sale_request_no="ST0")  # no such sale
     # an exclusive voucher with another voucher: refused; with a right of its exclusive group: refused
     for uses in (((ref(claim(grouped_a), shop), 1000), (ref(claim(free_a), shop), 1000)),
                  ((ref(claim(grouped_a), shop), 1000), (grouped_b.code, 500))):

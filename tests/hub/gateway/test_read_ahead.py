@@ -133,3 +133,21 @@ def test_a_read_ahead_is_answered_once_and_a_locking_read_always_goes_to_the_dat
         assert existing_operation(op.merchant_id, op.request_no).pk == op.pk  # then from the database
         assert len(sent) == 3
     assert connection.in_atomic_block is False
+
+
+def test_a_refund_reads_whether_its_sale_used_rights_in_the_admitting_statement(till, sent, monkeypatch):
+    def refund_once() -> list[str]:
+        sale = unique("RA")
+        assert till.send("earn", request_no=sale, member="13800000001", amount_fen=3000).ok
+        sent.clear()
+        back = till.send("refund", request_no=unique("RF"), original_request_no=sale, amount_fen=1000)
+        assert back.ok, back
+        return list(sent)
+
+    asks = "SELECT EXISTS (SELECT 1 FROM rights_redemption"
+    with_reads = refund_once()
+    assert not any(s.startswith(asks) for s in with_reads), with_reads
+    _without_reads_ahead(monkeypatch)
+    without = refund_once()
+    assert sum(s.startswith(asks) for s in without) == 1, without
+    assert len(without) == len(with_reads) + 2  # the refund's own operation and the sale's rights
