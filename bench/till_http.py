@@ -357,6 +357,9 @@ def main() -> None:
     url = bench_url(base_url, "_http")
     recreate_database(base_url, re.sub(r".*/", "", url.split("?")[0]))
     os.environ["FANGXIANG_HUB_PRIVATE_KEY"] = (FIXTURES / "hub_test_private.pem").read_text()
+    # DEBUG off, as under gunicorn, so the in-process profile measures the served configuration
+    # (Django's debug cursor logs every ORM statement; on the 2026-12-06 profile that changed little).
+    os.environ["DEBUG"] = "0"
     setup_django(url)
     t0 = time.perf_counter()
     world = seed(args.members, warmup=args.rate * args.seconds // 10 + 200)
