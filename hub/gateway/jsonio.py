@@ -18,6 +18,10 @@ from hub.errors import ParamError
 from hub.gateway.base import MAX_BODY_BYTES
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What a lone surrogate in the decoded value can come from: one in the text itself (a ``str``
+# handed in), or a ``\uD800``–``\uDFFF`` escape. A text with neither decodes to none, so the walk
+# over the decoded value (a batch's thousands of strings) is needed only when this matches.
+_SURROGATE_SOURCE = re.compile("[\ud800-\udfff]|\\\\u[dD][89a-fA-F]")
 
 
 def _refuse_constant(name: str):
@@ -46,7 +50,8 @@ def loads_object(raw: bytes | str, *, what: str = "请求体") -> dict:
         raise ParamError(f"{what}不是有效的 JSON") from None
     if not isinstance(value, dict):
         raise ParamError(f"{what}应为 JSON 对象")
-    if _has_surrogate(value):  # a "\\ud800" escape decodes to a lone surrogate, which no encoding carries
+    if _SURROGATE_SOURCE.search(text) and _has_surrogate(value):  # a "\\ud800" escape decodes to a
+        # lone surrogate, which no encoding carries
         raise ParamError(f"{what}含有无效的 Unicode 字符")
     return value
 

@@ -16,6 +16,7 @@ from hub.gateway.base import MAX_AMOUNT_FEN, MAX_POINTS  # noqa: E402,F401 - the
 CODE = re.compile(r"^[A-Za-z0-9_\-]+$")  # store and terminal codes, request numbers
 RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$")
 DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Fields:
@@ -50,7 +51,7 @@ class Fields:
             raise ParamError(f"参数类型错误：{label}（应为字符串）")
         if len(value) > max_len:
             raise ParamError(f"参数过长：{label}（最多 {max_len} 个字符）")
-        if value != value.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        if value != value.strip() or CONTROL.search(value):
             raise ParamError(f"参数格式错误：{label}（不能含首尾空白或控制字符）")
         if pattern is not None and not pattern.match(value):
             raise ParamError(f"参数格式错误：{label}（只能含字母、数字、下划线和连字符）")
