@@ -564,10 +564,13 @@ _SALE_HAS_USES = ("SELECT EXISTS (SELECT 1 FROM rights_redemption WHERE merchant
                   f" AND request_no IN ({', '.join(['%s'] * MAX_SALE_USES)}))")
 
 
+def _sale_use_numbers(sale_request_no: str) -> list[str]:
+    return [sale_use_no(sale_request_no, n) for n in range(MAX_SALE_USES)]
+
+
 def sale_uses_lookup(merchant_id: int, sale_request_no: str) -> Lookup:
     """The statement ``sale_has_uses`` sends (one row), for the gateway to read ahead."""
-    numbers = tuple(sale_use_no(sale_request_no, n) for n in range(MAX_SALE_USES))
-    return Lookup(_SALE_HAS_USES, (merchant_id, Kind.USE.value, *numbers), 1)
+    return Lookup(_SALE_HAS_USES, (merchant_id, Kind.USE.value, *_sale_use_numbers(sale_request_no)), 1)
 
 
 def sale_has_uses(*, merchant, sale_request_no: str) -> bool:
@@ -579,7 +582,7 @@ def sale_has_uses(*, merchant, sale_request_no: str) -> bool:
 
 def sale_uses(*, merchant, sale_request_no: str) -> list[Redemption]:
     """The uses recorded for a till sale (any status), in the order the till reported them."""
-    numbers = [sale_use_no(sale_request_no, n) for n in range(MAX_SALE_USES)]
+    numbers = _sale_use_numbers(sale_request_no)
     rows = Redemption.objects.filter(merchant=merchant, request_no__in=numbers, kind=Kind.USE)
     return sorted(rows, key=lambda r: numbers.index(r.request_no))
 

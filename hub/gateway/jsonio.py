@@ -50,8 +50,8 @@ def loads_object(raw: bytes | str, *, what: str = "请求体") -> dict:
         raise ParamError(f"{what}不是有效的 JSON") from None
     if not isinstance(value, dict):
         raise ParamError(f"{what}应为 JSON 对象")
-    if _SURROGATE_SOURCE.search(text) and _has_surrogate(value):  # a "\\ud800" escape decodes to a
-        # lone surrogate, which no encoding carries
+    # a "\\ud800" escape decodes to a lone surrogate, which no encoding carries
+    if _SURROGATE_SOURCE.search(text) and _has_surrogate(value):
         raise ParamError(f"{what}含有无效的 Unicode 字符")
     return value
 
